@@ -1,0 +1,6 @@
+"""mmbnn: binary (1-bit) neural networks for OpenMMLab."""
+from . import utils  # noqa: F401  (installs the safe checkpoint loader into mmengine)
+from .registry import HOOKS, MODELS
+from .version import __version__
+
+__all__ = ['__version__', 'MODELS', 'HOOKS']

@@ -1,0 +1,62 @@
+"""Binary 2-D convolution, usable through ``conv_cfg`` in any OpenMMLab model."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmbnn.registry import MODELS, ROOT_MODELS
+from .binary_layer import BinaryLayerMixin
+
+__all__ = ['BinaryConv2d']
+
+
+@MODELS.register_module()
+@ROOT_MODELS.register_module()
+class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
+    """A ``nn.Conv2d`` whose input and weight pass through binarizers.
+
+    ``y = conv(pad(b_a(x), pad_value), b_w(W)) + bias``. The input is binarized *before* padding,
+    so with ``pad_value=1.0`` (Group-Net's choice) a padded binary input stays in {-1, +1};
+    ``pad_value=0`` is the usual zero padding.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode: As for :class:`torch.nn.Conv2d`, all honoured.
+        act_binarizer (dict | None): Config of the activation binarizer; None keeps real inputs.
+            Default: ``dict(type='STESign')`` (sign, gradient clipped at |x| <= 1).
+        weight_binarizer (dict | None): Config of the weight binarizer; None keeps real weights.
+            Default: ``dict(type='XNORWeight')`` (sign times mean |w| per output channel).
+        pad_value (float): Value of the padded border with ``padding_mode='zeros'``. Default: 0.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = 'zeros',
+                 act_binarizer: Optional[dict] = dict(type='STESign'),
+                 weight_binarizer: Optional[dict] = dict(type='XNORWeight'),
+                 pad_value: float = 0.0, device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode,
+                         device=device, dtype=dtype)
+        if pad_value != 0 and padding_mode != 'zeros':
+            raise ValueError(f'pad_value={pad_value} needs padding_mode="zeros", '
+                             f'got padding_mode={padding_mode!r}')
+        self.pad_value = float(pad_value)
+        self._init_binarizers(act_binarizer, weight_binarizer, in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.binarize_input(x)
+        weight = self.binarized_weight()
+        if self.padding_mode == 'zeros' and self.pad_value == 0:
+            return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
+                            self.groups)
+        if any(self._reversed_padding_repeated_twice):
+            if self.padding_mode == 'zeros':
+                x = F.pad(x, self._reversed_padding_repeated_twice, value=self.pad_value)
+            else:
+                x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return F.conv2d(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (f', pad_value={self.pad_value}' if self.pad_value else '')

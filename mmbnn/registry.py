@@ -1,0 +1,38 @@
+"""mmbnn's registries: children of mmengine's root registries with scope ``mmbnn``.
+
+Because they are children of the root, a config of any OpenMMLab toolbox can name an mmbnn module
+as ``type='mmbnn.X'`` without ``custom_imports``: mmengine imports ``mmbnn.registry`` on seeing the
+``mmbnn.`` prefix, and the ``locations`` below are imported lazily on the first lookup.
+"""
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+__all__ = ['MODELS', 'HOOKS', 'ROOT_MODELS', 'build_from_mmbnn']
+
+#: mmengine's root model registry. Binary conv and linear layers are registered here as well,
+#: as mmcv registers its own conv layers, so that a plain ``conv_cfg=dict(type='BinaryConv2d')``
+#: resolves from any default scope once mmbnn is imported.
+ROOT_MODELS = MMENGINE_MODELS
+
+MODELS = Registry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope='mmbnn',
+    locations=['mmbnn.binarizers', 'mmbnn.layers', 'mmbnn.models'])
+
+HOOKS = Registry(
+    'hook', parent=MMENGINE_HOOKS, scope='mmbnn', locations=['mmbnn.engine'])
+
+
+def build_from_mmbnn(cfg, registry: Registry = MODELS, **default_args):
+    """Build ``cfg`` from one of mmbnn's registries, whatever the current default scope.
+
+    mmengine's ``Registry.build`` looks a plain type up in the registry of the *current default
+    scope* (``mmdet`` inside an mmdet model, say), where mmbnn's own names are missing. mmbnn's
+    modules build their parts through this function, which pins the scope to ``mmbnn`` unless
+    the config names one with ``_scope_``.
+    """
+    cfg = dict(cfg)
+    cfg.setdefault('_scope_', 'mmbnn')
+    return registry.build(cfg, default_args=default_args or None)

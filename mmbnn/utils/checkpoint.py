@@ -1,0 +1,112 @@
+"""Safe loading of Runner checkpoints under torch >= 2.6.
+
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch 2.6 made ``weights_only=True``
+the default, and the Runner's checkpoints hold a few pickled objects that torch does not know
+(mmengine's ``HistoryBuffer`` in the message hub, numpy arrays and scalars in it and in the meta).
+So ``resume``, ``load_from`` and ``tools/test.py`` fail on files the Runner wrote itself.
+
+mmbnn fixes this in this one place and keeps torch's restricted unpickler on: it re-registers
+mmengine's loader for local files (``CheckpointLoader`` prefix ``''``) with one that loads with
+``weights_only=True`` and an explicit allow-list of exactly the types Runner checkpoints hold
+(:data:`SAFE_CHECKPOINT_GLOBALS`). A checkpoint that carries any other pickled object is refused
+with :class:`UnsafeCheckpointError`, which names the objects found. Nothing here ever passes
+``weights_only=False``.
+"""
+import os.path as osp
+import pickle
+from typing import Callable, List, Optional, Union
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+
+__all__ = ['SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'safe_load', 'load_from_local']
+
+
+def _numpy_globals() -> List[Callable]:
+    """numpy's array and scalar reconstructors, ``ndarray``, ``dtype`` and the numeric dtype
+    classes. Object arrays are left out on purpose: their items could be anything."""
+    multiarray = getattr(np, '_core', None) or np.core
+    types = [multiarray.multiarray._reconstruct, multiarray.multiarray.scalar, np.ndarray,
+             np.dtype]
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+              np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128,
+              np.str_, np.bytes_):
+        types.append(type(np.dtype(t)))
+    return types
+
+
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name: str):
+    """Stands in for ``builtins.getattr`` while unpickling, for one use only.
+
+    A ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')`` and so
+    on. A general ``getattr`` would hand a crafted file any attribute of any object it can build,
+    so this one answers exactly those four lookups and refuses every other.
+    """
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint: mmbnn allows getattr only '
+        f'for HistoryBuffer.{"/".join(_HISTORY_BUFFER_METHODS)}')
+
+
+#: The pickled types that checkpoints written by mmengine's Runner hold, beyond what torch's
+#: weights-only unpickler allows by itself (tensors, containers, primitives). A ``(callable,
+#: name)`` pair makes torch resolve ``name`` to ``callable`` (see ``torch.serialization``).
+SAFE_CHECKPOINT_GLOBALS: List = [
+    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """Raised for a checkpoint that holds pickled objects outside the allow-list."""
+
+
+def _foreign_globals(file) -> List[str]:
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(file)
+    except Exception:  # not a zip checkpoint: torch's own message will have to do
+        return []
+    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+               for g in SAFE_CHECKPOINT_GLOBALS}
+    return sorted(set(found) - allowed)
+
+
+def safe_load(filename: str, map_location: Union[str, Callable, None] = 'cpu',
+              extra_globals: Optional[List[Callable]] = None):
+    """``torch.load`` with ``weights_only=True`` and mmbnn's allow-list.
+
+    Args:
+        filename (str): Path of a local checkpoint.
+        map_location: As for :func:`torch.load`. Default: ``'cpu'``.
+        extra_globals (list, optional): More types to trust for this call only. Default: None.
+
+    Raises:
+        UnsafeCheckpointError: The file holds pickled objects outside the allow-list.
+    """
+    trusted = SAFE_CHECKPOINT_GLOBALS + list(extra_globals or [])
+    try:
+        with torch.serialization.safe_globals(trusted):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        foreign = _foreign_globals(filename)
+        what = ', '.join(foreign) if foreign else str(e).splitlines()[0]
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename!r}: it holds pickled objects that are not '
+            f'plain weights or Runner state ({what}). mmbnn loads checkpoints with '
+            f'weights_only=True and trusts only the mmengine and numpy types that Runner '
+            f'checkpoints hold. If you wrote this file yourself and trust it, convert it to a plain '
+            f'state_dict, or pass the types to mmbnn.utils.safe_load(extra_globals=[...]).'
+        ) from e
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def load_from_local(filename: str, map_location=None):
+    """mmengine's loader for local files, with :func:`safe_load` in place of ``torch.load``."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_load(filename, map_location=map_location)

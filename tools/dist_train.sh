@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Distributed train on one or more nodes with torchrun (gloo on CPU, nccl on GPU; see tools/train.py).
+#   bash tools/dist_train.sh CONFIG NPROC [ARGS...]
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT.
+set -euo pipefail
+CONFIG=$1
+NPROC=$2
+shift 2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$NPROC" --master_port="$PORT" \
+    "$(dirname "$0")/train.py" "$CONFIG" --launcher pytorch "$@"
