@@ -4,6 +4,8 @@ Because they are children of the root, a config of any OpenMMLab toolbox can nam
 as ``type='mmbnn.X'`` without ``custom_imports``: mmengine imports ``mmbnn.registry`` on seeing the
 ``mmbnn.`` prefix, and the ``locations`` below are imported lazily on the first lookup.
 """
+import difflib
+
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
@@ -15,13 +17,38 @@ __all__ = ['MODELS', 'HOOKS', 'ROOT_MODELS', 'build_from_mmbnn']
 #: resolves from any default scope once mmbnn is imported.
 ROOT_MODELS = MMENGINE_MODELS
 
-MODELS = Registry(
+class _Registry(Registry):
+    """A registry whose failed lookups say what was asked for and what is close to it.
+
+    mmengine returns None for an unknown type and some callers format that None into their error
+    (mmcv's ``build_conv_layer`` says "Cannot find None in registry"); mmbnn's registries raise a
+    ``KeyError`` naming the type instead, with the closest registered names.
+    """
+
+    def get(self, key):
+        obj = super().get(key)
+        if obj is None:
+            name = key.split('.')[-1] if isinstance(key, str) else key
+            close = difflib.get_close_matches(str(name), list(self.module_dict), n=3)
+            hint = f'; did you mean {", ".join(close)}?' if close else ''
+            raise KeyError(f'{key!r} is not registered in the {self.scope}::{self.name} '
+                           f'registry{hint}')
+        return obj
+
+    def __contains__(self, key):
+        try:
+            return self.get(key) is not None
+        except KeyError:
+            return False
+
+
+MODELS = _Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmbnn',
     locations=['mmbnn.binarizers', 'mmbnn.layers', 'mmbnn.models'])
 
-HOOKS = Registry(
+HOOKS = _Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmbnn', locations=['mmbnn.engine'])
 
 

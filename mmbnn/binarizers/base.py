@@ -69,8 +69,6 @@ def build_binarizer(cfg: Union[dict, None], channels: Optional[int] = None
         raise TypeError(f'A binarizer config must be a dict with a "type" key or None, '
                         f'got {cfg!r}')
     cls = cfg['type'] if inspect.isclass(cfg['type']) else MODELS.get(cfg['type'])
-    if cls is None:
-        raise KeyError(f'Unknown binarizer type {cfg["type"]!r}: not in the mmbnn registry')
     default_args = {}
     if channels is not None and 'channels' in inspect.signature(cls).parameters:
         default_args['channels'] = channels

@@ -93,7 +93,8 @@ def safe_load(filename: str, map_location: Union[str, Callable, None] = 'cpu',
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         foreign = _foreign_globals(filename)
-        what = ', '.join(foreign) if foreign else str(e).splitlines()[0]
+        what = ', '.join(foreign) if foreign else str(e).split('WeightsUnpickler error:')[-1]
+        what = what.strip().splitlines()[0]
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {filename!r}: it holds pickled objects that are not '
             f'plain weights or Runner state ({what}). mmbnn loads checkpoints with '
