@@ -58,7 +58,7 @@ def build_binarizer(cfg: Union[dict, None], channels: Optional[int] = None
             parameters (those whose constructor takes ``channels``), unless the config sets it.
 
     Raises:
-        KeyError: The type is not registered. TypeError: The config is not a dict with a type,
+        KeyError: The type is not registered (the message names it). TypeError: The config is not a dict with a type,
         or the object built is not a binarizer.
     """
     if cfg is None:
