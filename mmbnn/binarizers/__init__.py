@@ -1,6 +1,13 @@
-from .activation import STESign
-from .base import (ActivationBinarizer, BaseBinarizer, WeightBinarizer, build_binarizer)
-from .weight import XNORWeight
+from .activation import (ApproxSign, DoReFaActivation, EDEScheduleMixin, EDESign, FPProxy,
+                         IdentitySTESign, RSign, STESign, SwishSign)
+from .base import (FULL_PRECISION_BITS, ActivationBinarizer, BaseBinarizer, WeightBinarizer,
+                   build_binarizer)
+from .weight import (DoReFaWeight, IRNetWeight, LayerScaleWeight, LearnedScaleWeight, SignWeight,
+                     XNORWeight)
 
 __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_binarizer',
-           'STESign', 'XNORWeight']
+           'FULL_PRECISION_BITS', 'EDEScheduleMixin',
+           'STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDESign', 'RSign',
+           'DoReFaActivation', 'FPProxy',
+           'SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
+           'DoReFaWeight']

@@ -1,0 +1,3 @@
+from .ede_hook import EDEHook
+
+__all__ = ['EDEHook']
