@@ -5,12 +5,13 @@ as ``type='mmbnn.X'`` without ``custom_imports``: mmengine imports ``mmbnn.regis
 ``mmbnn.`` prefix, and the ``locations`` below are imported lazily on the first lookup.
 """
 import difflib
+import inspect
 
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'HOOKS', 'ROOT_MODELS', 'build_from_mmbnn']
+__all__ = ['MODELS', 'HOOKS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels']
 
 #: mmengine's root model registry. Binary conv and linear layers are registered here as well,
 #: as mmcv registers its own conv layers, so that a plain ``conv_cfg=dict(type='BinaryConv2d')``
@@ -63,3 +64,13 @@ def build_from_mmbnn(cfg, registry: Registry = MODELS, **default_args):
     cfg = dict(cfg)
     cfg.setdefault('_scope_', 'mmbnn')
     return registry.build(cfg, default_args=default_args or None)
+
+
+def build_with_channels(cfg, channels=None, registry: Registry = MODELS):
+    """:func:`build_from_mmbnn`, passing ``channels`` to the classes whose constructor takes it
+    (per-channel binarizers and activations such as ``RSign`` and ``RPReLU``) unless the config
+    sets it; classes without that argument (``ReLU``, ``STESign``) are built as they are."""
+    cls = cfg['type'] if inspect.isclass(cfg['type']) else registry.get(cfg['type'])
+    if channels is not None and 'channels' in inspect.signature(cls).parameters:
+        return build_from_mmbnn(cfg, registry, channels=channels)
+    return build_from_mmbnn(cfg, registry)

@@ -1,11 +1,10 @@
 """The interface every binarizer implements, and the builder that layers use."""
-import inspect
 from typing import Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from mmbnn.registry import MODELS, build_from_mmbnn
+from mmbnn.registry import build_with_channels
 
 __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_binarizer',
            'FULL_PRECISION_BITS']
@@ -68,11 +67,7 @@ def build_binarizer(cfg: Union[dict, None], channels: Optional[int] = None
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise TypeError(f'A binarizer config must be a dict with a "type" key or None, '
                         f'got {cfg!r}')
-    cls = cfg['type'] if inspect.isclass(cfg['type']) else MODELS.get(cfg['type'])
-    default_args = {}
-    if channels is not None and 'channels' in inspect.signature(cls).parameters:
-        default_args['channels'] = channels
-    binarizer = build_from_mmbnn(cfg, **default_args)
+    binarizer = build_with_channels(cfg, channels)
     if not isinstance(binarizer, BaseBinarizer):
         raise TypeError(f'{cfg["type"]!r} is not a binarizer (got {type(binarizer).__name__})')
     return binarizer

@@ -1,0 +1,132 @@
+"""Residual blocks of binary ResNets: one class each for the basic block and the bottleneck.
+
+A block is a chain of *units*, ``unit = conv -> [act | norm | add shortcut]`` in a configurable
+order, so one class covers the variants in the literature:
+
+- Group-Net (official code): ``order=('act', 'norm', 'add')`` with ReLU, a shortcut per conv.
+- Bi-Real Net: ``order=('norm', 'add')``, no activation, a shortcut per conv.
+- ReActNet: ``order=('norm', 'add', 'act')`` with RPReLU.
+
+With ``groups=K`` a block holds the K bases of a Group-Net group as grouped convolutions over
+K*C channels (its BN is per base and channel); with ``groups=1`` it is a single binary network.
+"""
+from typing import Optional, Sequence
+
+import torch
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import nn
+
+from mmbnn.registry import build_with_channels
+
+__all__ = ['BinaryBasicBlock', 'BinaryBottleneck', 'VALID_ORDER_OPS']
+
+VALID_ORDER_OPS = ('act', 'norm', 'add')
+
+
+class _BinaryBlock(BaseModule):
+    expansion = 1
+
+    def __init__(self, order: Sequence[str], act_cfg: Optional[dict],
+                 norm_cfg: dict, init_cfg=None):
+        super().__init__(init_cfg)
+        bad = [op for op in order if op not in VALID_ORDER_OPS]
+        if bad or len(set(order)) != len(order) or 'norm' not in order:
+            raise ValueError(f'order must be distinct ops from {VALID_ORDER_OPS} including '
+                             f"'norm', got {tuple(order)}")
+        if ('act' in order) != (act_cfg is not None):
+            raise ValueError(f"order {tuple(order)} and act_cfg={act_cfg} disagree: an 'act' "
+                             f'step needs an act_cfg and an act_cfg needs an act step')
+        self.order = tuple(order)
+        self.act_cfg = act_cfg
+        self.norm_cfg = norm_cfg
+
+    def _make_post(self, index: int, channels: int):
+        """Add norm{index} (named bn{index}, as torchvision's ResNet, for weight transfer) and,
+        if the order has one, act{index}."""
+        self.add_module(f'bn{index}', build_norm_layer(self.norm_cfg, channels)[1])
+        if self.act_cfg is not None:
+            self.add_module(f'act{index}', build_with_channels(self.act_cfg, channels))
+
+    def _unit(self, index: int, x: torch.Tensor, shortcut: Optional[torch.Tensor]):
+        out = getattr(self, f'conv{index}')(x)
+        for op in self.order:
+            if op == 'norm':
+                out = getattr(self, f'bn{index}')(out)
+            elif op == 'act':
+                out = getattr(self, f'act{index}')(out)
+            elif shortcut is not None:
+                out = out + shortcut
+        return out
+
+
+class BinaryBasicBlock(_BinaryBlock):
+    """Two 3x3 binary convs, each with its own real-valued shortcut (Bi-Real style).
+
+    ``y1 = unit1(x, shortcut=downsample(x))``, ``y = unit2(y1, shortcut=y1)``.
+
+    Args:
+        in_channels (int): Input channels (K*C for K bases).
+        out_channels (int): Output channels.
+        stride (int): Stride of the first conv. Default: 1.
+        dilation (int): Dilation of both convs. Default: 1.
+        groups (int): Conv groups; K for the K bases of a group. Default: 1.
+        downsample (nn.Module, optional): Shortcut of the first unit when shapes change.
+        conv_cfg (dict): Binary conv config. norm_cfg (dict): Norm config.
+        act_cfg (dict, optional): Activation config (``ReLU``, ``mmbnn.RPReLU``...).
+        order (Sequence[str]): Steps after each conv. Default: ('act', 'norm', 'add').
+    """
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
+                 groups: int = 1, downsample: Optional[nn.Module] = None,
+                 conv_cfg: dict = dict(type='BinaryConv2d'), norm_cfg: dict = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 order: Sequence[str] = ('act', 'norm', 'add'), init_cfg=None):
+        super().__init__(order, act_cfg, norm_cfg, init_cfg)
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, out_channels, 3, stride=stride,
+                                      padding=dilation, dilation=dilation, groups=groups,
+                                      bias=False)
+        self._make_post(1, out_channels)
+        self.conv2 = build_conv_layer(conv_cfg, out_channels, out_channels, 3, padding=dilation,
+                                      dilation=dilation, groups=groups, bias=False)
+        self._make_post(2, out_channels)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self._unit(1, x, identity)
+        return self._unit(2, out, out)
+
+
+class BinaryBottleneck(_BinaryBlock):
+    """1x1 -> 3x3 -> 1x1 binary convs (ResNet-50 style, expansion 4).
+
+    Real-valued shortcuts go around the 3x3 conv when its shape is kept (stride 1) and around
+    the whole block (``downsample(x)``) at the last 1x1 conv. Args as :class:`BinaryBasicBlock`;
+    ``out_channels`` is the block's output (4x the bottleneck width).
+    """
+    expansion = 4
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
+                 groups: int = 1, downsample: Optional[nn.Module] = None,
+                 conv_cfg: dict = dict(type='BinaryConv2d'), norm_cfg: dict = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 order: Sequence[str] = ('act', 'norm', 'add'), init_cfg=None):
+        super().__init__(order, act_cfg, norm_cfg, init_cfg)
+        mid = out_channels // self.expansion
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, mid, 1, groups=groups, bias=False)
+        self._make_post(1, mid)
+        self.conv2 = build_conv_layer(conv_cfg, mid, mid, 3, stride=stride, padding=dilation,
+                                      dilation=dilation, groups=groups, bias=False)
+        self._make_post(2, mid)
+        self.conv3 = build_conv_layer(conv_cfg, mid, out_channels, 1, groups=groups, bias=False)
+        self._make_post(3, out_channels)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self._unit(1, x, None)
+        out = self._unit(2, out, out if self.stride == 1 else None)
+        return self._unit(3, out, identity)

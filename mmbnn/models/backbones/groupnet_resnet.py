@@ -1,0 +1,260 @@
+"""Group-Net: structured binary ResNets (Zhuang et al., CVPR 2019 / IJCV 2022)."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmbnn.layers import BaseAggregator
+from mmbnn.registry import MODELS
+from ..utils.fp_init import load_full_precision
+from .binary_resnet_blocks import BinaryBasicBlock, BinaryBottleneck
+
+__all__ = ['GroupNetResNet', 'PooledConv2d']
+
+GROUPNET_CONV = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
+                     weight_binarizer=dict(type='XNORWeight'))
+
+
+class PooledConv2d(nn.Conv2d):
+    """``conv1x1(avgpool(x))``: Bi-Real Net's real downsample shortcut. The conv keeps its
+    ``weight`` key (``downsample.0.weight``), so full-precision weights still load into it."""
+
+    def __init__(self, in_channels, out_channels, stride, groups=1):
+        super().__init__(in_channels, out_channels, 1, groups=groups, bias=False)
+        self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
+
+    def forward(self, x):
+        return super().forward(self.pool(x))
+
+
+@MODELS.register_module()
+class GroupNetResNet(BaseModule):
+    """Group-Net ResNet: each group (residual block) rebuilt from K binary bases.
+
+    ``G(x) = sum_k lambda_k B_k(x)``. With ``decomposition='group'`` (the paper's choice) each base
+    is a whole binary copy of the block, and the K outputs are summed at the block's end; the K
+    bases run as grouped convolutions over K*C channels, never as a loop over modules. With
+    ``decomposition='layer'`` every conv is approximated by K binary convs summed at once
+    (:class:`~mmbnn.layers.MultiBaseBinaryConv2d`). K = 1 is a plain binary ResNet, which with
+    the matching ``conv_cfg``, ``order`` and ``downsample`` gives BNN, XNOR-Net, Bi-Real Net,
+    IR-Net and ReActNet-style ResNets. The stem stays full precision; the classifier belongs to
+    the head. Module names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
+    ``layer1.0.downsample.0``...), so full-precision checkpoints map onto every base.
+
+    Args:
+        depth (int): 18, 34 or 50 (four stages), or 20 (CIFAR ResNet-20: three stages of three
+            basic blocks; use ``stem='cifar'`` and ``stem_channels=base_channels=16``).
+        num_bases (int): K, the number of binary bases per group. Default: 5.
+        decomposition (str): ``'group'`` or ``'layer'``. Default: ``'group'``.
+        learn_scales (bool): Learn the per-base scales lambda; else average. Default: True.
+        soft_gate (bool): Soft connections between groups (group decomposition, K > 1; never
+            into the first stage). Default: False.
+        downsample (str): Shortcut when the shape changes: ``'binary'`` (binary 1x1 conv + BN, as
+            Group-Net's code), ``'real'`` (real 1x1 conv + BN) or ``'avgpool'`` (avgpool + real
+            1x1 conv + BN, Bi-Real). Default: ``'binary'``.
+        conv_cfg (dict): Binary conv of the blocks. Default: ApproxSign activations and XNOR
+            weights (sign times mean |w| per output channel).
+        norm_cfg (dict): Norm layers. Default: ``dict(type='BN', requires_grad=True)``.
+        act_cfg (dict, optional): Activation in the blocks. Default: ``dict(type='ReLU')``.
+        order (Sequence[str]): Steps after each binary conv. Default: ``('act', 'norm', 'add')``.
+        in_channels (int): Input image channels. Default: 3.
+        stem_channels (int): Stem output channels. Default: 64.
+        base_channels (int): Channels of stage 1. Default: 64.
+        stem (str): ``'imagenet'`` (7x7/2 conv + max-pool), ``'cifar'`` (3x3/1 conv, no pool) or
+            ``'deep'`` (three 3x3 convs + max-pool, as ResNetV1c). Default: ``'imagenet'``.
+        strides (Sequence[int], optional): Stride of each stage. Default: 1 for the first, 2 for
+            the others.
+        dilations (Sequence[int], optional): Dilation of each stage. Default: all 1.
+        out_indices (Sequence[int]): Stages to output (negative counts from the end).
+            Default: (-1, ), the last stage.
+        frozen_stages (int): Stages to freeze (-1: none, 0: the stem). Default: -1.
+        norm_eval (bool): Keep BN layers in eval mode while training. Default: False.
+        init_cfg (dict | list, optional): ``dict(type='Pretrained', checkpoint=...)`` copies a
+            full-precision ResNet (torchvision or mmpretrain keys) into every base.
+    """
+    arch_settings = {
+        20: (BinaryBasicBlock, (3, 3, 3)),  # the CIFAR ResNet-20 (use stem='cifar', width 16)
+        18: (BinaryBasicBlock, (2, 2, 2, 2)),
+        34: (BinaryBasicBlock, (3, 4, 6, 3)),
+        50: (BinaryBottleneck, (3, 4, 6, 3)),
+    }
+
+    def __init__(self,
+                 depth: int = 18,
+                 num_bases: int = 5,
+                 decomposition: str = 'group',
+                 learn_scales: bool = True,
+                 soft_gate: bool = False,
+                 downsample: str = 'binary',
+                 conv_cfg: dict = GROUPNET_CONV,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 order: Sequence[str] = ('act', 'norm', 'add'),
+                 in_channels: int = 3,
+                 stem_channels: int = 64,
+                 base_channels: int = 64,
+                 stem: str = 'imagenet',
+                 strides: Optional[Sequence[int]] = None,
+                 dilations: Optional[Sequence[int]] = None,
+                 out_indices: Sequence[int] = (-1, ),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        if depth not in self.arch_settings:
+            raise KeyError(f'invalid depth {depth} for GroupNetResNet: choose from '
+                           f'{sorted(self.arch_settings)}')
+        if not isinstance(num_bases, int) or num_bases < 1:
+            raise ValueError(f'num_bases (K) must be an int >= 1, got {num_bases!r}')
+        if decomposition not in ('group', 'layer'):
+            raise ValueError(f"decomposition must be 'group' or 'layer', got {decomposition!r}")
+        if downsample not in ('binary', 'real', 'avgpool'):
+            raise ValueError(f"downsample must be 'binary', 'real' or 'avgpool', "
+                             f'got {downsample!r}')
+        if stem not in ('imagenet', 'cifar', 'deep'):
+            raise ValueError(f"stem must be 'imagenet', 'cifar' or 'deep', got {stem!r}")
+        if soft_gate and decomposition != 'group':
+            raise ValueError("soft_gate needs decomposition='group'")
+        block, stage_blocks = self.arch_settings[depth]
+        num_stages = len(stage_blocks)
+        strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else tuple(strides)
+        dilations = (1, ) * num_stages if dilations is None else tuple(dilations)
+        if len(strides) != num_stages or len(dilations) != num_stages:
+            raise ValueError(f'strides and dilations need {num_stages} values, got '
+                             f'{tuple(strides)} and {tuple(dilations)}')
+        out_indices = tuple(out_indices)
+        for i in out_indices:
+            if not -num_stages <= i < num_stages:
+                raise IndexError(f'out_indices value {i} is out of range for {num_stages} '
+                                 f'stages')
+        self.out_indices = tuple(i % num_stages for i in out_indices)
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got {frozen_stages}')
+
+        self.depth = depth
+        self.num_bases = num_bases
+        self.decomposition = decomposition
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.norm_cfg = norm_cfg
+        self.stem_type = stem
+        self._make_stem(in_channels, stem_channels, norm_cfg)
+
+        # Group decomposition: blocks see K*C channels in K conv groups, and every block has an
+        # aggregator. Layer decomposition: K-base convs, blocks see C channels.
+        k = num_bases if decomposition == 'group' else 1
+        if decomposition == 'layer':
+            conv_cfg = dict(conv_cfg, type='mmbnn.MultiBaseBinaryConv2d', num_bases=num_bases,
+                            learn_scales=learn_scales)
+        self.res_layers = []
+        in_ch = stem_channels
+        for i, num_blocks in enumerate(stage_blocks):
+            out_ch = base_channels * 2**i * block.expansion
+            blocks = []
+            for j in range(num_blocks):
+                stride = strides[i] if j == 0 else 1
+                ds = None
+                if stride != 1 or in_ch != out_ch:
+                    ds = self._make_downsample(downsample, in_ch * k, out_ch * k, stride, k,
+                                               conv_cfg, norm_cfg)
+                b = block(in_ch * k, out_ch * k, stride=stride, dilation=dilations[i], groups=k,
+                          downsample=ds, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                          order=order)
+                if decomposition == 'group':
+                    b.aggregate = BaseAggregator(num_bases, learn_scales=learn_scales,
+                                                 soft_gate=soft_gate and i > 0 and num_bases > 1)
+                blocks.append(b)
+                in_ch = out_ch
+            self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
+            self.res_layers.append(f'layer{i + 1}')
+        self.feat_dim = in_ch
+
+    def _make_stem(self, in_channels, stem_channels, norm_cfg):
+        if self.stem_type == 'deep':
+            mid = stem_channels // 2
+            layers = []
+            for i, (cin, cout) in enumerate([(in_channels, mid), (mid, mid),
+                                             (mid, stem_channels)]):
+                layers += [nn.Conv2d(cin, cout, 3, stride=2 if i == 0 else 1, padding=1,
+                                     bias=False),
+                           build_norm_layer(norm_cfg, cout)[1], nn.ReLU(inplace=True)]
+            self.stem = nn.Sequential(*layers)
+        else:
+            imagenet = self.stem_type == 'imagenet'
+            self.conv1 = nn.Conv2d(in_channels, stem_channels, 7 if imagenet else 3,
+                                   stride=2 if imagenet else 1, padding=3 if imagenet else 1,
+                                   bias=False)
+            self.bn1 = build_norm_layer(norm_cfg, stem_channels)[1]
+            self.relu = nn.ReLU(inplace=True)
+        self.maxpool = (nn.MaxPool2d(3, stride=2, padding=1) if self.stem_type != 'cifar'
+                        else nn.Identity())
+
+    @staticmethod
+    def _make_downsample(kind, in_ch, out_ch, stride, groups, conv_cfg, norm_cfg):
+        if kind == 'binary':
+            conv = build_conv_layer(conv_cfg, in_ch, out_ch, 1, stride=stride, groups=groups,
+                                    bias=False)
+        elif kind == 'real':
+            conv = nn.Conv2d(in_ch, out_ch, 1, stride=stride, groups=groups, bias=False)
+        else:
+            conv = PooledConv2d(in_ch, out_ch, stride, groups=groups)
+        return nn.Sequential(conv, build_norm_layer(norm_cfg, out_ch)[1])
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.stem_type == 'deep':
+            x = self.stem(x)
+        else:
+            x = self.relu(self.bn1(self.conv1(x)))
+        x = self.maxpool(x)
+        outs = []
+        own = None  # the previous group's per-base outputs, for soft connections
+        for i, name in enumerate(self.res_layers):
+            for block in getattr(self, name):
+                if self.decomposition == 'group':
+                    bases = block(block.aggregate.expand(x, own))
+                    x, own = block.aggregate(bases), bases
+                else:
+                    x = block(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def init_weights(self):
+        init_cfg = self.init_cfg
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            load_full_precision(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+        if init_cfg is None:
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                elif isinstance(m, (_BatchNorm, nn.GroupNorm)):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+
+    def _freeze_stages(self):
+        if self.frozen_stages >= 0:
+            stem = [self.stem] if self.stem_type == 'deep' else [self.conv1, self.bn1]
+            for m in stem:
+                m.eval()
+                for p in m.parameters():
+                    p.requires_grad = False
+        for i in range(1, self.frozen_stages + 1):
+            m = getattr(self, f'layer{i}')
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
