@@ -7,11 +7,12 @@ as ``type='mmbnn.X'`` without ``custom_imports``: mmengine imports ``mmbnn.regis
 import difflib
 import inspect
 
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'HOOKS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels']
+__all__ = ['MODELS', 'HOOKS', 'DATASETS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels']
 
 #: mmengine's root model registry. Binary conv and linear layers are registered here as well,
 #: as mmcv registers its own conv layers, so that a plain ``conv_cfg=dict(type='BinaryConv2d')``
@@ -51,6 +52,9 @@ MODELS = _Registry(
 
 HOOKS = _Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmbnn', locations=['mmbnn.engine'])
+
+DATASETS = _Registry(
+    'dataset', parent=MMENGINE_DATASETS, scope='mmbnn', locations=['mmbnn.datasets'])
 
 
 def build_from_mmbnn(cfg, registry: Registry = MODELS, **default_args):
