@@ -54,7 +54,7 @@ setup(
         'det': ['mmdet==3.3.0'],
         'seg': ['mmsegmentation==1.2.2'],
         'cls': ['mmpretrain==1.2.0'],
-        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'ftfy', 'regex'],
+        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript', 'ftfy', 'regex'],
     },
     cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
