@@ -1,6 +1,7 @@
 """mmbnn: binary (1-bit) neural networks for OpenMMLab."""
 from . import utils  # noqa: F401  (installs the safe checkpoint loader into mmengine)
 from .registry import HOOKS, MODELS
+from .utils import config_path
 from .version import __version__
 
-__all__ = ['__version__', 'MODELS', 'HOOKS']
+__all__ = ['__version__', 'MODELS', 'HOOKS', 'config_path']
