@@ -2,6 +2,7 @@ from .activation import (ApproxSign, DoReFaActivation, EDEScheduleMixin, EDESign
                          IdentitySTESign, RSign, STESign, SwishSign)
 from .base import (FULL_PRECISION_BITS, ActivationBinarizer, BaseBinarizer, WeightBinarizer,
                    build_binarizer)
+from .packed import PackedBinaryWeight
 from .weight import (DoReFaWeight, IRNetWeight, LayerScaleWeight, LearnedScaleWeight, SignWeight,
                      XNORWeight)
 
@@ -10,4 +11,4 @@ __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_bin
            'STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDESign', 'RSign',
            'DoReFaActivation', 'FPProxy',
            'SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
-           'DoReFaWeight']
+           'DoReFaWeight', 'PackedBinaryWeight']

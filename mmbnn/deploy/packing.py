@@ -1,0 +1,245 @@
+"""Packed 1-bit checkpoints: the weights of binary layers stored as bits, plus their scales.
+
+A binary layer (any module with a ``weight_binarizer`` whose ``weight_bits == 1``, such as
+:class:`~mmbnn.layers.BinaryConv2d`, :class:`~mmbnn.layers.BinaryLinear` and
+:class:`~mmbnn.layers.MultiBaseBinaryConv2d`) computes with the effective weight
+``q(W) = signs * scale (+ offset)`` that its binarizer's ``binary_parts`` returns. Packing stores
+
+- ``bits``: the signs of ``q(W)``, flattened in C order, one bit each (``np.packbits``, most
+  significant bit first; bit 1 is +1, bit 0 is -1, and sign(0) = +1), ``ceil(numel / 8)``
+  bytes in a ``uint8`` tensor;
+- ``scale`` (and ``offset``, for binarizers with one) as the binarizer returns them, in the
+  weight's dtype: one value per output channel (XNOR-Net) or per layer (Group-Net's code);
+- ``shape`` (a list of ints) and ``dtype`` (a string),
+
+and drops the layer's latent float ``weight`` and its binarizer's own state (a learned scale is
+folded into ``scale``). Every other tensor (stem, classifier, BN, shortcuts, activation
+binarizers' parameters) stays as it is in ``state_dict``. The file holds only tensors, containers
+and primitives, so :func:`mmbnn.utils.safe_load` (``weights_only=True``) loads it.
+
+Loading (:func:`load_packed`) rebuilds ``signs * scale (+ offset)`` exactly, stores it as the
+layer's weight and replaces the layer's binarizer by :class:`~mmbnn.binarizers.packed.
+PackedBinaryWeight`, which returns its input unchanged: the model then computes with bit-for-bit
+the weights of the original, and gives ``torch.equal`` outputs in eval mode. (Re-binarizing the
+rebuilt weight with the original binarizer would not do: IR-Net's standardisation, for one, does
+not give back its own output.) Packing checks this round trip for every layer and leaves a layer
+whose binarizer breaks it, or has no ``binary_parts`` (k-bit quantisers), in full precision,
+listed in ``meta['packing']['unpacked_binary_layers']`` with the reason.
+"""
+import copy
+import math
+import warnings
+from collections import OrderedDict
+from typing import Dict, Iterator, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.runner import CheckpointLoader
+from torch import nn
+
+import mmbnn.utils  # noqa: F401  (the safe loader for local files)
+from mmbnn.binarizers.packed import PackedBinaryWeight
+
+__all__ = ['PACKED_FORMAT', 'PACKED_VERSION', 'binary_layers', 'pack_bits', 'unpack_bits',
+           'pack_model', 'unpack_state_dict', 'load_packed', 'is_packed', 'packed_sizes']
+
+PACKED_FORMAT = 'mmbnn-packed-1bit'
+PACKED_VERSION = 1
+_DTYPES = {str(t).replace('torch.', ''): t
+           for t in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
+
+
+def binary_layers(model: nn.Module) -> Iterator[Tuple[str, nn.Module]]:
+    """``(name, module)`` of every module with a 1-bit weight binarizer (``weight_bits == 1``)
+    and a ``weight`` tensor."""
+    for name, m in model.named_modules():
+        if getattr(m, 'weight_binarizer', None) is not None and \
+                getattr(m, 'weight_bits', None) == 1 and isinstance(
+                    getattr(m, 'weight', None), torch.Tensor):
+            yield name, m
+
+
+def pack_bits(signs: torch.Tensor) -> torch.Tensor:
+    """``{-1, +1}`` signs -> ``uint8`` tensor of ``ceil(numel / 8)`` bytes (C order, MSB
+    first, bit 1 for +1)."""
+    positive = (signs >= 0).reshape(-1).cpu().numpy()
+    return torch.from_numpy(np.packbits(positive))
+
+
+def unpack_bits(bits: torch.Tensor, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The inverse of :func:`pack_bits`: ``{-1, +1}`` of ``shape`` and ``dtype``."""
+    numel = math.prod(shape)
+    if bits.dtype != torch.uint8 or bits.numel() != (numel + 7) // 8:
+        raise ValueError(f'packed bits for shape {list(shape)} must be {(numel + 7) // 8} uint8 '
+                         f'values, got {bits.numel()} of {bits.dtype}')
+    flat = np.unpackbits(bits.cpu().numpy(), count=numel)
+    return torch.from_numpy(flat.astype(np.int8)).to(dtype).mul_(2).sub_(1).reshape(shape)
+
+
+def _rebuild(entry: dict) -> torch.Tensor:
+    dtype = _DTYPES[entry['dtype']]
+    w = unpack_bits(entry['bits'], entry['shape'], dtype) * entry['scale']
+    if entry.get('offset') is not None:
+        w = w + entry['offset']
+    return w
+
+
+def _pack_layer(m: nn.Module) -> dict:
+    """The packed entry of one binary layer; raises if its parts do not rebuild its weight."""
+    w = m.weight.detach()
+    signs, scale, offset = m.weight_binarizer.binary_parts(w)
+    expected = m.weight_binarizer(w)
+    if tuple(signs.shape) != tuple(w.shape):
+        raise ValueError(f'signs have shape {tuple(signs.shape)}, the weight {tuple(w.shape)}')
+    if not bool((signs.abs() == 1).all()):
+        raise ValueError('binary_parts returned signs outside {-1, +1}')
+    entry = dict(bits=pack_bits(signs), shape=list(w.shape), dtype=str(w.dtype).split('.')[-1],
+                 scale=torch.as_tensor(scale).detach().cpu().clone().contiguous(),
+                 binarizer=type(m.weight_binarizer).__name__)
+    if entry['dtype'] not in _DTYPES:
+        raise ValueError(f'weights of dtype {w.dtype} are not supported')
+    if offset is not None:
+        entry['offset'] = torch.as_tensor(offset).detach().cpu().clone().contiguous()
+    rebuilt = _rebuild(entry)
+    if rebuilt.shape != expected.shape or rebuilt.dtype != expected.dtype or \
+            not torch.equal(rebuilt, expected.cpu()):
+        raise ValueError('signs * scale (+ offset) from binary_parts differs from the '
+                         "binarizer's output")
+    return entry
+
+
+def pack_model(model: nn.Module, meta: Optional[dict] = None) -> dict:
+    """A packed checkpoint of ``model`` (its current weights).
+
+    Returns:
+        dict: ``meta`` (a copy of ``meta`` with ``packed_layers``, the names of the packed layers,
+        and ``packing``: format, version, bit layout, sizes and the binary layers left in full
+        precision with the reason), ``state_dict`` (every tensor but the packed layers' weights
+        and their weight binarizers' state) and ``packed_weights`` (``{layer name: dict(bits,
+        shape, dtype, scale[, offset], binarizer)}``).
+    """
+    was_training = model.training
+    model.eval()
+    packed, skipped = OrderedDict(), OrderedDict()
+    try:
+        with torch.no_grad():
+            for name, m in binary_layers(model):
+                try:
+                    packed[name] = _pack_layer(m)
+                except (NotImplementedError, ValueError, TypeError, RuntimeError) as e:
+                    skipped[name] = f'{type(m.weight_binarizer).__name__}: {e}'
+    finally:
+        model.train(was_training)
+    for name, reason in skipped.items():
+        warnings.warn(f'binary layer {name!r} is kept in full precision: {reason}')
+
+    drop = set()
+    for name in packed:
+        prefix = f'{name}.' if name else ''
+        drop.add(prefix + 'weight')
+        drop.update(prefix + 'weight_binarizer.' + k
+                    for k in model.get_submodule(name).weight_binarizer.state_dict())
+    state = OrderedDict((k, v.detach().cpu()) for k, v in model.state_dict().items()
+                        if k not in drop)
+    meta = copy.deepcopy(meta) if meta else {}
+    meta['packed_layers'] = list(packed)
+    meta['packing'] = dict(
+        format=PACKED_FORMAT, version=PACKED_VERSION, weight_bits=1,
+        bit_layout='np.packbits of the flattened (C order) signs, MSB first; bit 1 = +1, '
+        'bit 0 = -1; sign(0) = +1',
+        unpacked_binary_layers=dict(skipped))
+    ckpt = dict(meta=meta, state_dict=state, packed_weights=packed)
+    meta['packing'].update(packed_sizes(ckpt))
+    return ckpt
+
+
+def is_packed(checkpoint: dict) -> bool:
+    """Whether ``checkpoint`` is a packed checkpoint of this format."""
+    return isinstance(checkpoint, dict) and 'packed_weights' in checkpoint and \
+        (checkpoint.get('meta') or {}).get('packing', {}).get('format') == PACKED_FORMAT
+
+
+def _check_packed(checkpoint: dict) -> None:
+    if not is_packed(checkpoint):
+        raise ValueError(f'not a packed checkpoint ({PACKED_FORMAT}): pack it with '
+                         f'tools/deploy/pack.py, or load it with mmengine\'s load_checkpoint')
+    version = checkpoint['meta']['packing'].get('version')
+    if version != PACKED_VERSION:
+        raise ValueError(f'packed checkpoint version {version} is not supported (this mmbnn '
+                         f'reads version {PACKED_VERSION})')
+
+
+def unpack_state_dict(checkpoint: dict
+                      ) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, PackedBinaryWeight]]:
+    """The float ``state_dict`` of a packed checkpoint and the binarizers its layers need.
+
+    Returns:
+        tuple: ``state_dict`` with each packed layer's effective weight ``signs * scale
+        (+ offset)`` as ``<layer>.weight``, and ``{layer name: PackedBinaryWeight}``, the weight
+        binarizer to give each packed layer before loading ``state_dict`` into the model (its
+        original binarizer would binarize the weight again).
+    """
+    _check_packed(checkpoint)
+    state = OrderedDict(checkpoint['state_dict'])
+    binarizers = OrderedDict()
+    for name, entry in checkpoint['packed_weights'].items():
+        state[f'{name}.weight' if name else 'weight'] = _rebuild(entry)
+        binarizers[name] = PackedBinaryWeight(entry['scale'], entry.get('offset'))
+    return state, binarizers
+
+
+def load_packed(model: nn.Module, checkpoint: Union[str, dict], map_location='cpu',
+                strict: bool = True) -> nn.Module:
+    """Load a packed checkpoint into ``model`` (built from the same config as the packed one).
+
+    Each packed layer gets a :class:`~mmbnn.binarizers.packed.PackedBinaryWeight` and its
+    effective weight; then the state dict is loaded (``strict`` as for ``load_state_dict``).
+
+    Args:
+        model (nn.Module): The model.
+        checkpoint (str | dict): A path or URL (anything mmengine's ``CheckpointLoader`` takes,
+            ``mmbnn://`` included; local files go through :func:`mmbnn.utils.safe_load`), or the
+            loaded dict.
+        map_location: As for ``torch.load``. Default: ``'cpu'``.
+        strict (bool): Require the state dict's keys to match the model's. Default: True.
+
+    Returns:
+        nn.Module: ``model``.
+
+    Raises:
+        ValueError: Not a packed checkpoint. KeyError: A packed layer is not in the model.
+    """
+    if not isinstance(checkpoint, dict):
+        checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+    state, binarizers = unpack_state_dict(checkpoint)
+    modules = dict(model.named_modules())
+    for name, binarizer in binarizers.items():
+        m = modules.get(name)
+        if m is None or not hasattr(m, 'weight_binarizer'):
+            raise KeyError(f'packed layer {name!r} is not a binary layer of this model '
+                           f'({type(model).__name__})')
+        m.weight_binarizer = binarizer.to(m.weight.device)
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def packed_sizes(checkpoint: dict) -> Dict[str, int]:
+    """Tensor bytes of a packed checkpoint (file overhead not counted): ``bits_bytes`` (the
+    packed signs), ``scale_bytes`` (scales and offsets), ``binary_float_bytes`` (what the packed
+    weights take in their float dtype), ``fp_bytes`` (``state_dict``) and ``num_binary_weights``.
+    """
+    sizes = dict(bits_bytes=0, scale_bytes=0, binary_float_bytes=0, num_binary_weights=0)
+    for entry in checkpoint['packed_weights'].values():
+        numel = math.prod(entry['shape'])
+        sizes['bits_bytes'] += _nbytes(entry['bits'])
+        sizes['scale_bytes'] += _nbytes(entry['scale']) + (
+            _nbytes(entry['offset']) if entry.get('offset') is not None else 0)
+        sizes['binary_float_bytes'] += numel * _DTYPES[entry['dtype']].itemsize
+        sizes['num_binary_weights'] += numel
+    sizes['fp_bytes'] = sum(_nbytes(v) for v in checkpoint['state_dict'].values()
+                            if isinstance(v, torch.Tensor))
+    return sizes

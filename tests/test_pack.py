@@ -1,0 +1,263 @@
+"""Packed 1-bit checkpoints: bits + scales, safe to load, bit-identical outputs."""
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from torch import nn
+
+from mmbnn.binarizers import WeightBinarizer, build_binarizer
+from mmbnn.binarizers.packed import PackedBinaryWeight
+from mmbnn.deploy import (binary_layers, is_packed, load_packed, pack_bits, pack_model,
+                          packed_sizes, unpack_bits, unpack_state_dict)
+from mmbnn.layers import BinaryLinear
+from mmbnn.models.backbones import GroupNetResNet
+from mmbnn.utils import safe_load
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_GROUPNET = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_groupnet_cls.py')
+BIREAL_CONV = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
+                   weight_binarizer=dict(type='XNORWeight'))
+# weight binarizers given in turn to the binary layers of the Bi-Real-like model
+WEIGHT_BINARIZERS = [dict(type='XNORWeight'), dict(type='LayerScaleWeight'),
+                     dict(type='IRNetWeight'), dict(type='LearnedScaleWeight'),
+                     dict(type='SignWeight'), dict(type='DoReFaWeight', bits=1),
+                     dict(type='IRNetWeight', gradient='ede')]
+
+
+class Classifier(nn.Module):
+    """A backbone, global pooling and a linear head."""
+
+    def __init__(self, backbone, channels, head=None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head or nn.Linear(channels, 10)
+
+    def forward(self, x):
+        return self.head(self.backbone(x)[-1].mean((2, 3)))
+
+
+def randomise(model, seed):
+    """Random weights, BN statistics and learned scales (some negative), a few exact zeros."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+                if name.endswith('running_var'):
+                    t.abs_().add_(0.5)
+                elif name.endswith('weight_binarizer.scale'):
+                    t.mul_(5).add_(0.3)  # learned scales around 0.3, some below 0
+                elif name.endswith('weight') and t.dim() == 4:
+                    t.view(-1)[::17] = 0.0  # sign(0) = +1 must survive packing
+    return model
+
+
+def groupnet(seed=0, decomposition='group'):
+    torch.manual_seed(seed)
+    backbone = GroupNetResNet(depth=18, num_bases=3, stem_channels=8, base_channels=8,
+                              decomposition=decomposition)
+    return randomise(Classifier(backbone, 64), seed)
+
+
+def bireal_like(seed=0):
+    """Bi-Real-18 (width 8) whose binary layers cycle through several weight binarizers, a
+    2-bit layer (not packable) and a binary linear head."""
+    torch.manual_seed(seed)
+    backbone = GroupNetResNet(depth=18, num_bases=1, stem_channels=8, base_channels=8,
+                              conv_cfg=BIREAL_CONV, order=('norm', 'add'), act_cfg=None,
+                              downsample='avgpool')
+    for i, (_, m) in enumerate(binary_layers(backbone)):
+        m.weight_binarizer = build_binarizer(WEIGHT_BINARIZERS[i % len(WEIGHT_BINARIZERS)],
+                                             channels=m.out_channels)
+    backbone.layer4[1].conv2.weight_binarizer = build_binarizer(dict(type='DoReFaWeight',
+                                                                     bits=2))
+    head = BinaryLinear(64, 10, weight_binarizer=dict(type='LearnedScaleWeight'))
+    return randomise(Classifier(backbone, 64, head), seed)
+
+
+def outputs(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+def round_trip(make, tmp_path):
+    model = make(0)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    expected = outputs(model, x)
+    packed = pack_model(model, meta=dict(epoch=3))
+    path = tmp_path / 'packed.pth'
+    torch.save(packed, path)
+    # plain weights_only loading works: tensors, containers and primitives only
+    torch.load(path, weights_only=True)
+    loaded = safe_load(str(path))
+    fresh = make(1)
+    assert not torch.equal(outputs(fresh, x), expected)
+    load_packed(fresh, loaded)
+    assert torch.equal(outputs(fresh, x), expected)
+    return model, packed, fresh
+
+
+@pytest.mark.parametrize('decomposition', ['group', 'layer'])
+def test_groupnet_round_trip(tmp_path, decomposition):
+    model, packed, fresh = round_trip(lambda s: groupnet(s, decomposition), tmp_path)
+    names = [n for n, _ in binary_layers(model)]
+    assert packed['meta']['packed_layers'] == names and len(names) == 19  # 16 convs + 3 shortcuts
+    assert packed['meta']['epoch'] == 3
+    assert packed['meta']['packing']['unpacked_binary_layers'] == {}
+    for name, m in binary_layers(fresh):
+        assert isinstance(m.weight_binarizer, PackedBinaryWeight) and m.weight_bits == 1
+
+
+def test_bireal_many_binarizers_round_trip(tmp_path):
+    model, packed, fresh = round_trip(bireal_like, tmp_path)
+    binarizers = {e['binarizer'] for e in packed['packed_weights'].values()}
+    assert binarizers == {'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
+                          'SignWeight', 'DoReFaWeight'}
+    assert 'head' in packed['packed_weights']  # the binary linear layer
+    # the 2-bit layer is not a 1-bit layer: it keeps its float weight and its own binarizer
+    assert packed['meta']['packing']['unpacked_binary_layers'] == {}
+    assert 'backbone.layer4.1.conv2' not in packed['meta']['packed_layers']
+    assert 'backbone.layer4.1.conv2.weight' in packed['state_dict']
+    assert type(fresh.backbone.layer4[1].conv2.weight_binarizer).__name__ == 'DoReFaWeight'
+    # the learned scales and EDE buffers are folded into the packed scales, not kept
+    assert not [k for k in packed['state_dict'] if 'weight_binarizer' in k]
+    # the negative learned scales survived
+    assert any((e['scale'] < 0).any() for e in packed['packed_weights'].values()
+               if e['binarizer'] == 'LearnedScaleWeight')
+
+
+def test_sizes_are_bits_plus_scales(tmp_path):
+    model = bireal_like(0)
+    packed = pack_model(model)
+    numel = 0
+    for name, entry in packed['packed_weights'].items():
+        m = model.get_submodule(name)
+        assert entry['shape'] == list(m.weight.shape)
+        assert entry['bits'].dtype == torch.uint8
+        assert entry['bits'].numel() == math.ceil(m.weight.numel() / 8)
+        assert entry['scale'].numel() in (1, m.weight.shape[0])
+        assert f'{name}.weight' not in packed['state_dict']
+        numel += m.weight.numel()
+    sizes = packed_sizes(packed)
+    assert sizes == {k: v for k, v in packed['meta']['packing'].items() if k in sizes}
+    assert sizes['num_binary_weights'] == numel
+    assert sizes['bits_bytes'] == sum(math.ceil(math.prod(e['shape']) / 8)
+                                      for e in packed['packed_weights'].values())
+    assert sizes['binary_float_bytes'] == 4 * numel
+    assert sizes['scale_bytes'] == 4 * sum(e['scale'].numel()
+                                           for e in packed['packed_weights'].values())
+    assert sizes['bits_bytes'] * 32 - sizes['binary_float_bytes'] < 32 * len(
+        packed['packed_weights'])  # 1/32, up to the padding of the last byte
+
+
+def test_pack_bits_round_trip():
+    signs = torch.tensor([1., -1., 1., 1., -1., -1., -1., 1., -1., 1., 1.])
+    bits = pack_bits(signs)
+    assert bits.tolist() == [0b10110001, 0b01100000]  # MSB first, zero-padded
+    assert torch.equal(unpack_bits(bits, [11]), signs)
+    w = torch.randn(5, 3, 3, 3, dtype=torch.float64)
+    s = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+    assert torch.equal(unpack_bits(pack_bits(s), list(w.shape), torch.float64), s)
+    with pytest.raises(ValueError, match='uint8'):
+        unpack_bits(bits, [17])
+
+
+def test_repack_loaded_model_gives_same_bits():
+    model = groupnet(0)
+    packed = pack_model(model)
+    fresh = load_packed(groupnet(1), packed)
+    again = pack_model(fresh)
+    assert again['meta']['packed_layers'] == packed['meta']['packed_layers']
+    for name, entry in packed['packed_weights'].items():
+        assert torch.equal(again['packed_weights'][name]['bits'], entry['bits'])
+        assert torch.equal(again['packed_weights'][name]['scale'], entry['scale'])
+    assert not PackedBinaryWeight().state_dict()  # nothing persistent
+
+
+def test_unpack_state_dict():
+    model = groupnet(0)
+    packed = pack_model(model)
+    state, binarizers = unpack_state_dict(packed)
+    assert list(binarizers) == packed['meta']['packed_layers']
+    assert set(state) == set(model.state_dict()) - {
+        k for k in model.state_dict() if '.weight_binarizer.' in k}
+    for name in binarizers:
+        m = model.get_submodule(name)
+        assert torch.equal(state[f'{name}.weight'], m.weight_binarizer(m.weight.detach()))
+
+
+class BrokenParts(WeightBinarizer):
+    """A binarizer whose ``binary_parts`` does not match its forward."""
+
+    def forward(self, w):
+        return torch.where(w >= 0, 1.0, -1.0) * 2
+
+    def binary_parts(self, w):
+        return torch.where(w >= 0, 1.0, -1.0), w.new_ones(()), None
+
+
+def test_inconsistent_binarizer_is_kept_in_full_precision():
+    model = groupnet(0)
+    model.backbone.layer1[0].conv1.weight_binarizer = BrokenParts()
+    with pytest.warns(UserWarning, match='layer1.0.conv1'):
+        packed = pack_model(model)
+    assert 'backbone.layer1.0.conv1' not in packed['packed_weights']
+    assert 'backbone.layer1.0.conv1.weight' in packed['state_dict']
+
+
+def test_load_packed_errors():
+    model = groupnet(0)
+    with pytest.raises(ValueError, match='not a packed checkpoint'):
+        load_packed(model, dict(state_dict=model.state_dict()))
+    packed = pack_model(model)
+    assert is_packed(packed) and not is_packed(dict(state_dict={}))
+    packed['packed_weights']['backbone.nowhere'] = packed['packed_weights'][
+        'backbone.layer1.0.conv1']
+    with pytest.raises(KeyError, match='backbone.nowhere'):
+        load_packed(groupnet(1), packed)
+
+
+def build_from_config(cfg):
+    init_default_scope(cfg.get('default_scope', 'mmbnn'))
+    return MODELS.build(cfg.model)
+
+
+def test_pack_tool(tmp_path):
+    """tools/deploy/pack.py on a tiny Group-Net classifier config, as a user runs it."""
+    options = ['model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
+               'model.head.in_channels=64', 'model.head.num_classes=10']
+    cfg = Config.fromfile(TINY_GROUPNET)  # the same overrides as the options above
+    cfg.model.backbone.stem_channels = 8
+    cfg.model.backbone.base_channels = 8
+    cfg.model.head.in_channels = 64
+    cfg.model.head.num_classes = 10
+    model = randomise(build_from_config(cfg), 0)
+    ckpt = tmp_path / 'float.pth'
+    torch.save(dict(meta=dict(epoch=1, note='fresh'), state_dict=model.state_dict()), ckpt)
+    out = tmp_path / 'packed.pth'
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'deploy', 'pack.py'), TINY_GROUPNET, str(ckpt),
+           str(out), '--cfg-options', *options]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'packed 19 binary layers' in proc.stdout
+    packed = safe_load(str(out))
+    assert packed['meta']['note'] == 'fresh' and packed['meta']['packed_from'] == str(ckpt)
+    assert len(packed['meta']['packed_layers']) == 19
+    assert out.stat().st_size < ckpt.stat().st_size / 5
+
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    model.eval()
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+    fresh = randomise(build_from_config(cfg), 1)
+    load_packed(fresh, str(out)).eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(x, mode='tensor'), expected)
