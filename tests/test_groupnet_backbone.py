@@ -228,4 +228,4 @@ def test_expand_to_bases_reports_and_refuses():
 ])
 def test_bad_configs_fail_at_build_time(kwargs, error, match):
     with pytest.raises(error, match=match):
-        MODELS.build(dict(type='GroupNetResNet', **kwargs))
+        MODELS.build(dict(type='mmbnn.GroupNetResNet', **kwargs))
