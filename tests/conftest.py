@@ -10,6 +10,17 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'tests', 'data', 'configs')
 
 
+@pytest.fixture(autouse=True)
+def fresh_default_scope():
+    """Each test starts with no mmengine default scope. A scope set by one test (through
+    init_default_scope or a Runner) would otherwise decide which toolbox's registry the next
+    test's plain type names resolve in."""
+    from mmengine.registry import DefaultScope
+    DefaultScope._instance_dict.clear()
+    yield
+    DefaultScope._instance_dict.clear()
+
+
 def run(cmd, cwd=ROOT, env=None, timeout=600):
     """Run a command (a tool, as a user would), fail the test with its output if it fails."""
     full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from .summary import BOPS_PER_OP, ModelSummary
+from .summary import BITS_PER_KB, BOPS_PER_OP, ModelSummary
 
 __all__ = ['summary_tables', 'format_summary']
 
@@ -42,14 +42,24 @@ def summary_tables(summary: ModelSummary) -> Tuple[Table, Table]:
     layers.add_column('Memory kB', justify='right')
     layers.add_column('BOPs', justify='right')
     layers.add_column('FLOPs', justify='right')
+    sparse = summary.active_fraction is not None
+    if sparse:
+        layers.add_column('Active %', justify='right')
+        layers.add_column('Sparse kB', justify='right')
+        layers.add_column('Sparse BOPs', justify='right')
     for row in summary.rows:
         shape = 'x'.join(map(str, row.output_shape[1:])) if row.output_shape else '-'
         if row.calls > 1:  # a shared module (FPN heads): MACs of all calls, shape of the first
             shape += f' ({row.calls} calls)'
+        extra = []
+        if sparse:
+            extra = ['-', '-', '-'] if row.sparsity is None else [
+                f'{100 * row.active_fraction:.1f}',
+                f'{row.sparse_memory_bits / BITS_PER_KB:.2f}', _int(round(row.sparse_bops))]
         layers.add_row(
             row.name, row.type, f'{row.input_bits}/{row.weight_bits}', shape,
             *(_int(row.params.get(b, 0)) for b in bit_widths),
-            f'{row.memory_kb:.2f}', _int(row.bops), _int(row.flops))
+            f'{row.memory_kb:.2f}', _int(row.bops), _int(row.flops), *extra)
 
     by_bits = ', '.join(f'{b}-bit {_int(n)}' for b, n in summary.params_by_bits.items())
     totals = Table(title='Totals (per image; MACs of convs, linears and matmuls)',
@@ -66,6 +76,15 @@ def summary_tables(summary: ModelSummary) -> Tuple[Table, Table]:
     totals.add_row('OPs', _sci(summary.ops), f'BOPs / {BOPS_PER_OP} + FLOPs')
     totals.add_row('Binary MACs', f'{100 * summary.binary_mac_share:.2f} %',
                    ', '.join(f'{k}: {_sci(v)}' for k, v in summary.macs_by_precision.items()))
+    if sparse:
+        totals.add_row('Active binary weights', f'{100 * summary.active_fraction:.2f} %',
+                       'of the weights of sparse layers')
+        totals.add_row('Sparse model size', _size(summary.sparse_size_kb),
+                       'only active connections stored')
+        totals.add_row('Sparse BOPs', _sci(summary.sparse_bops),
+                       'only active connections computed')
+        totals.add_row('Sparse OPs', _sci(summary.sparse_ops),
+                       f'sparse BOPs / {BOPS_PER_OP} + sparse FLOPs')
     return layers, totals
 
 

@@ -33,6 +33,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from mmbnn.binarizers.base import FULL_PRECISION_BITS, BaseBinarizer
+from mmbnn.binarizers.sparse import layer_sparsity
 
 __all__ = ['LayerSummary', 'ModelSummary', 'summarize', 'MAC_OP_HANDLES', 'BITS_PER_KB',
            'BOPS_PER_OP']
@@ -99,6 +100,9 @@ class LayerSummary:
     params: Dict[int, int]
     macs: int
     calls: int = 1
+    #: ``layer_sparsity(module)`` for a layer with a sparse weight binarizer (weights, active,
+    #: active_fraction, sparse_bits, mac_fraction), else None.
+    sparsity: Optional[Dict[str, float]] = None
 
     @property
     def binary(self) -> bool:
@@ -130,13 +134,40 @@ class LayerSummary:
     def flops(self) -> int:
         return 0 if self.binary else self.macs
 
+    @property
+    def active_fraction(self) -> Optional[float]:
+        return None if self.sparsity is None else self.sparsity['active_fraction']
+
+    @property
+    def sparse_memory_bits(self) -> float:
+        """Memory with only the active connections of its weight stored."""
+        s = self.sparsity
+        if s is None:
+            return self.memory_bits
+        return self.memory_bits - self.weight_bits * s['weights'] + s['sparse_bits']
+
+    @property
+    def sparse_macs(self) -> float:
+        """MACs with only the active connections computed."""
+        return self.macs if self.sparsity is None else self.macs * self.sparsity['mac_fraction']
+
+    @property
+    def sparse_bops(self) -> float:
+        return self.sparse_macs if self.binary else 0
+
+    @property
+    def sparse_flops(self) -> float:
+        return 0 if self.binary else self.sparse_macs
+
     def to_dict(self) -> dict:
         return dict(
             name=self.name, type=self.type, input_bits=self.input_bits,
             weight_bits=self.weight_bits, output_shape=self.output_shape,
             params={str(b): n for b, n in sorted(self.params.items())},
             num_params=self.num_params, memory_kb=self.memory_kb, macs=self.macs,
-            bops=self.bops, flops=self.flops, calls=self.calls)
+            bops=self.bops, flops=self.flops, calls=self.calls, sparsity=self.sparsity,
+            sparse_memory_kb=self.sparse_memory_bits / BITS_PER_KB,
+            sparse_bops=self.sparse_bops, sparse_flops=self.sparse_flops)
 
 
 @dataclass
@@ -204,6 +235,31 @@ class ModelSummary:
         return self.bops / BOPS_PER_OP + self.flops
 
     @property
+    def sparse_size_kb(self) -> float:
+        """Model size with only the active connections of sparse layers stored."""
+        return sum(row.sparse_memory_bits for row in self.rows) / BITS_PER_KB
+
+    @property
+    def sparse_bops(self) -> float:
+        return sum(row.sparse_bops for row in self.rows)
+
+    @property
+    def sparse_flops(self) -> float:
+        return sum(row.sparse_flops for row in self.rows)
+
+    @property
+    def sparse_ops(self) -> float:
+        return self.sparse_bops / BOPS_PER_OP + self.sparse_flops
+
+    @property
+    def active_fraction(self) -> Optional[float]:
+        """Active weights / weights over the sparse layers (None if there is none)."""
+        sparse = [row.sparsity for row in self.rows if row.sparsity is not None]
+        if not sparse:
+            return None
+        return sum(s['active'] for s in sparse) / sum(s['weights'] for s in sparse)
+
+    @property
     def binary_mac_share(self) -> float:
         """Share of the MACs that are binary (BOPs / all MACs)."""
         return self.bops / self.macs if self.macs else 0.0
@@ -216,7 +272,9 @@ class ModelSummary:
             compression_ratio=self.compression_ratio,
             macs=self.macs, macs_by_precision=self.macs_by_precision,
             bops=self.bops, flops=self.flops, ops=self.ops,
-            binary_mac_share=self.binary_mac_share)
+            binary_mac_share=self.binary_mac_share, active_fraction=self.active_fraction,
+            sparse_size_kb=self.sparse_size_kb, sparse_bops=self.sparse_bops,
+            sparse_flops=self.sparse_flops, sparse_ops=self.sparse_ops)
 
     def to_dict(self) -> dict:
         """JSON-ready: bit widths as string keys (``{'1': n1, '32': n32}``)."""
@@ -393,7 +451,8 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224),
             name=name or type(module).__name__, type=type(module).__name__,
             input_bits=int(getattr(module, 'input_bits', FULL_PRECISION_BITS)),
             weight_bits=int(getattr(module, 'weight_bits', FULL_PRECISION_BITS)),
-            output_shape=shape, params=params, macs=n_macs // batch, calls=calls))
+            output_shape=shape, params=params, macs=n_macs // batch, calls=calls,
+            sparsity=layer_sparsity(module)))
 
     summary = ModelSummary(model=type(model).__name__, input_shape=list(inputs.shape), rows=rows)
     total_macs = int(macs.get('model', 0)) // batch

@@ -3,6 +3,7 @@ from .activation import (ApproxSign, DoReFaActivation, EDEScheduleMixin, EDESign
 from .base import (FULL_PRECISION_BITS, ActivationBinarizer, BaseBinarizer, WeightBinarizer,
                    build_binarizer)
 from .packed import PackedBinaryWeight
+from .sparse import PrunedSignWeight, SparseBinaryWeight, SparseWeightBinarizer
 from .weight import (DoReFaWeight, IRNetWeight, LayerScaleWeight, LearnedScaleWeight, SignWeight,
                      XNORWeight)
 
@@ -11,4 +12,5 @@ __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_bin
            'STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDESign', 'RSign',
            'DoReFaActivation', 'FPProxy',
            'SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
-           'DoReFaWeight', 'PackedBinaryWeight']
+           'DoReFaWeight', 'PackedBinaryWeight', 'SparseBinaryWeight', 'PrunedSignWeight',
+           'SparseWeightBinarizer']

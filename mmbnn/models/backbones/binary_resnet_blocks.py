@@ -9,6 +9,9 @@ order, so one class covers the variants in the literature:
 
 With ``groups=K`` a block holds the K bases of a Group-Net group as grouped convolutions over
 K*C channels (its BN is per base and channel); with ``groups=1`` it is a single binary network.
+With ``base_dilations=(d_1, ..., d_K)`` the 3x3 convs give base k the dilation rate d_k (Binary
+Parallel Atrous Convolution, :class:`~mmbnn.layers.MultiDilationBinaryConv2d`); the weights and
+their state-dict keys are those of the grouped conv.
 """
 from typing import Optional, Sequence
 
@@ -17,11 +20,33 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 
-from mmbnn.registry import build_with_channels
+from mmbnn.layers import BinaryConv2d, MultiDilationBinaryConv2d
+from mmbnn.registry import MODELS, build_with_channels
 
-__all__ = ['BinaryBasicBlock', 'BinaryBottleneck', 'VALID_ORDER_OPS']
+__all__ = ['BinaryBasicBlock', 'BinaryBottleneck', 'VALID_ORDER_OPS', 'build_conv3x3']
 
 VALID_ORDER_OPS = ('act', 'norm', 'add')
+
+
+def build_conv3x3(conv_cfg: dict, in_channels: int, out_channels: int, stride: int = 1,
+                  dilation: int = 1, groups: int = 1,
+                  base_dilations: Optional[Sequence[int]] = None) -> nn.Module:
+    """The 3x3 conv of a block: ``conv_cfg`` with padding = dilation, or, with
+    ``base_dilations``, a :class:`~mmbnn.layers.MultiDilationBinaryConv2d` taking the binarizers of
+    ``conv_cfg`` (which must then be a :class:`~mmbnn.layers.BinaryConv2d`), one rate per base."""
+    if base_dilations is None:
+        return build_conv_layer(conv_cfg, in_channels, out_channels, 3, stride=stride,
+                                padding=dilation, dilation=dilation, groups=groups, bias=False)
+    conv_type = conv_cfg.get('type')
+    cls = conv_type
+    if isinstance(conv_type, str):
+        cls = MODELS.get(conv_type) if conv_type in MODELS else None
+    if cls not in (BinaryConv2d, MultiDilationBinaryConv2d):
+        raise ValueError(f'base_dilations (BPAC) needs conv_cfg of type mmbnn.BinaryConv2d, '
+                         f'got {conv_type!r}')
+    cfg = dict(conv_cfg, type=MultiDilationBinaryConv2d, dilations=tuple(base_dilations))
+    return build_conv_layer(cfg, in_channels, out_channels, 3, stride=stride, groups=groups,
+                            bias=False)
 
 
 class _BinaryBlock(BaseModule):
@@ -71,6 +96,9 @@ class BinaryBasicBlock(_BinaryBlock):
         stride (int): Stride of the first conv. Default: 1.
         dilation (int): Dilation of both convs. Default: 1.
         groups (int): Conv groups; K for the K bases of a group. Default: 1.
+        base_dilations (Sequence[int], optional): One dilation per base for both 3x3 convs
+            (BPAC; ``groups`` must be a multiple of its length); overrides ``dilation``.
+            Default: None.
         downsample (nn.Module, optional): Shortcut of the first unit when shapes change.
         conv_cfg (dict): Binary conv config. norm_cfg (dict): Norm config.
         act_cfg (dict, optional): Activation config (``ReLU``, ``mmbnn.RPReLU``...).
@@ -82,14 +110,14 @@ class BinaryBasicBlock(_BinaryBlock):
                  groups: int = 1, downsample: Optional[nn.Module] = None,
                  conv_cfg: dict = dict(type='BinaryConv2d'), norm_cfg: dict = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 order: Sequence[str] = ('act', 'norm', 'add'), init_cfg=None):
+                 order: Sequence[str] = ('act', 'norm', 'add'),
+                 base_dilations: Optional[Sequence[int]] = None, init_cfg=None):
         super().__init__(order, act_cfg, norm_cfg, init_cfg)
-        self.conv1 = build_conv_layer(conv_cfg, in_channels, out_channels, 3, stride=stride,
-                                      padding=dilation, dilation=dilation, groups=groups,
-                                      bias=False)
+        self.conv1 = build_conv3x3(conv_cfg, in_channels, out_channels, stride, dilation, groups,
+                                   base_dilations)
         self._make_post(1, out_channels)
-        self.conv2 = build_conv_layer(conv_cfg, out_channels, out_channels, 3, padding=dilation,
-                                      dilation=dilation, groups=groups, bias=False)
+        self.conv2 = build_conv3x3(conv_cfg, out_channels, out_channels, 1, dilation, groups,
+                                   base_dilations)
         self._make_post(2, out_channels)
         self.downsample = downsample
 
@@ -104,7 +132,8 @@ class BinaryBottleneck(_BinaryBlock):
 
     Real-valued shortcuts go around the 3x3 conv when its shape is kept (stride 1) and around
     the whole block (``downsample(x)``) at the last 1x1 conv. Args as :class:`BinaryBasicBlock`;
-    ``out_channels`` is the block's output (4x the bottleneck width).
+    ``out_channels`` is the block's output (4x the bottleneck width); ``base_dilations`` applies
+    to the 3x3 conv.
     """
     expansion = 4
 
@@ -112,13 +141,13 @@ class BinaryBottleneck(_BinaryBlock):
                  groups: int = 1, downsample: Optional[nn.Module] = None,
                  conv_cfg: dict = dict(type='BinaryConv2d'), norm_cfg: dict = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 order: Sequence[str] = ('act', 'norm', 'add'), init_cfg=None):
+                 order: Sequence[str] = ('act', 'norm', 'add'),
+                 base_dilations: Optional[Sequence[int]] = None, init_cfg=None):
         super().__init__(order, act_cfg, norm_cfg, init_cfg)
         mid = out_channels // self.expansion
         self.conv1 = build_conv_layer(conv_cfg, in_channels, mid, 1, groups=groups, bias=False)
         self._make_post(1, mid)
-        self.conv2 = build_conv_layer(conv_cfg, mid, mid, 3, stride=stride, padding=dilation,
-                                      dilation=dilation, groups=groups, bias=False)
+        self.conv2 = build_conv3x3(conv_cfg, mid, mid, stride, dilation, groups, base_dilations)
         self._make_post(2, mid)
         self.conv3 = build_conv_layer(conv_cfg, mid, out_channels, 1, groups=groups, bias=False)
         self._make_post(3, out_channels)

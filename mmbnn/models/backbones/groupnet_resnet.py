@@ -12,10 +12,15 @@ from mmbnn.registry import MODELS
 from ..utils.fp_init import load_full_precision
 from .binary_resnet_blocks import BinaryBasicBlock, BinaryBottleneck
 
-__all__ = ['GroupNetResNet', 'PooledConv2d']
+__all__ = ['GroupNetResNet', 'PooledConv2d', 'BPAC_DILATIONS']
 
 GROUPNET_CONV = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
                      weight_binarizer=dict(type='XNORWeight'))
+
+#: Group-Net's Binary Parallel Atrous Convolution rates for K = 5 bases (the paper's and its
+#: official code's): stages 1-2 keep their dilation, stage 3 gives the five bases rates 2..6 and
+#: stage 4 rates 6..10. Use with ``strides=(1, 2, 1, 1)`` (output stride 8).
+BPAC_DILATIONS = (None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))
 
 
 class PooledConv2d(nn.Conv2d):
@@ -68,6 +73,13 @@ class GroupNetResNet(BaseModule):
         strides (Sequence[int], optional): Stride of each stage. Default: 1 for the first, 2 for
             the others.
         dilations (Sequence[int], optional): Dilation of each stage. Default: all 1.
+        base_dilations (Sequence, optional): Binary Parallel Atrous Convolution (BPAC, Group-Net's
+            segmentation backbone): per stage, None (every base uses the stage's dilation) or K
+            rates, base k's dilation in the 3x3 convs of every block of the stage
+            (:class:`~mmbnn.layers.MultiDilationBinaryConv2d`, padding = rate). The paper's:
+            :data:`BPAC_DILATIONS`, ``(None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))`` for K = 5.
+            Needs ``decomposition='group'`` and a ``mmbnn.BinaryConv2d`` ``conv_cfg``; keys and
+            shapes of the state dict are unchanged. Default: None (no BPAC).
         out_indices (Sequence[int]): Stages to output (negative counts from the end).
             Default: (-1, ), the last stage.
         frozen_stages (int): Stages to freeze (-1: none, 0: the stem). Default: -1.
@@ -99,6 +111,7 @@ class GroupNetResNet(BaseModule):
                  stem: str = 'imagenet',
                  strides: Optional[Sequence[int]] = None,
                  dilations: Optional[Sequence[int]] = None,
+                 base_dilations: Optional[Sequence[Optional[Sequence[int]]]] = None,
                  out_indices: Sequence[int] = (-1, ),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
@@ -125,6 +138,8 @@ class GroupNetResNet(BaseModule):
         if len(strides) != num_stages or len(dilations) != num_stages:
             raise ValueError(f'strides and dilations need {num_stages} values, got '
                              f'{tuple(strides)} and {tuple(dilations)}')
+        base_dilations = self._check_base_dilations(base_dilations, num_stages, num_bases,
+                                                    decomposition)
         out_indices = tuple(out_indices)
         for i in out_indices:
             if not -num_stages <= i < num_stages:
@@ -137,6 +152,7 @@ class GroupNetResNet(BaseModule):
         self.depth = depth
         self.num_bases = num_bases
         self.decomposition = decomposition
+        self.base_dilations = base_dilations
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.norm_cfg = norm_cfg
@@ -162,7 +178,7 @@ class GroupNetResNet(BaseModule):
                                                conv_cfg, norm_cfg)
                 b = block(in_ch * k, out_ch * k, stride=stride, dilation=dilations[i], groups=k,
                           downsample=ds, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
-                          order=order)
+                          order=order, base_dilations=base_dilations[i])
                 if decomposition == 'group':
                     b.aggregate = BaseAggregator(num_bases, learn_scales=learn_scales,
                                                  soft_gate=soft_gate and i > 0 and num_bases > 1)
@@ -171,6 +187,32 @@ class GroupNetResNet(BaseModule):
             self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
             self.res_layers.append(f'layer{i + 1}')
         self.feat_dim = in_ch
+
+    @staticmethod
+    def _check_base_dilations(base_dilations, num_stages, num_bases, decomposition):
+        """``base_dilations`` as a tuple of ``num_stages`` entries, None or K ints each."""
+        if base_dilations is None:
+            return (None, ) * num_stages
+        if decomposition != 'group':
+            raise ValueError(f"base_dilations (BPAC) needs decomposition='group', got "
+                             f'decomposition={decomposition!r}')
+        if isinstance(base_dilations, (str, int)) or len(base_dilations) != num_stages:
+            raise ValueError(f'base_dilations needs one entry per stage ({num_stages}): None or '
+                             f'a list of K = num_bases = {num_bases} rates, got {base_dilations!r}')
+        checked = []
+        for i, rates in enumerate(base_dilations):
+            if rates is None:
+                checked.append(None)
+                continue
+            if isinstance(rates, (str, int)) or len(rates) != num_bases:
+                n = 'an int' if isinstance(rates, (str, int)) else f'{len(rates)} rates'
+                raise ValueError(f'base_dilations[{i}] (stage {i + 1}) is {n} ({rates!r}), but '
+                                 f'it needs one rate per base: K = num_bases = {num_bases}')
+            if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in rates):
+                raise ValueError(f'base_dilations[{i}] (stage {i + 1}) must hold ints >= 1, got '
+                                 f'{rates!r}')
+            checked.append(tuple(rates))
+        return tuple(checked)
 
     def _make_stem(self, in_channels, stem_channels, norm_cfg):
         if self.stem_type == 'deep':

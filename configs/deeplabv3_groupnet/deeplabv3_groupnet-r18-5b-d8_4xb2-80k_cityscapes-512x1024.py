@@ -1,0 +1,44 @@
+# Group-Net DeepLabV3 on Cityscapes (512x1024 crops, 80k iterations, as the full-precision
+# deeplabv3_r18-d8 reference): the model of deeplabv3_groupnet-r18-5b-d8_4xb4-20k_voc12aug-512x512
+# (K=5 binary bases per group, V1c stem, output stride 8, binary ASPP head with real projection
+# and classifier, full-precision FCN auxiliary head) with 19 classes.
+_base_ = 'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py'
+
+num_bases = 5
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='mmbnn.GroupNetResNet',
+        depth=18,
+        num_bases=num_bases,
+        decomposition='group',
+        learn_scales=True,
+        soft_gate=False,
+        downsample='binary',
+        conv_cfg=dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
+                      weight_binarizer=dict(type='XNORWeight')),
+        act_cfg=dict(type='ReLU'),
+        order=('act', 'norm', 'add'),
+        stem='deep',
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        base_dilations=None,
+        out_indices=(0, 1, 2, 3),
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet18_v1c')),
+    decode_head=dict(
+        type='mmbnn.BinaryASPPHead',
+        in_channels=512,
+        channels=128,
+        dilations=(1, 12, 24, 36),
+        num_bases=num_bases,
+        branch_conv_cfg=dict(type='mmbnn.MultiBaseBinaryConv2d',
+                             act_binarizer=dict(type='ApproxSign'),
+                             weight_binarizer=dict(type='XNORWeight'))),
+    auxiliary_head=dict(in_channels=256, channels=64))
+
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='Adam', lr=5e-4, weight_decay=0))

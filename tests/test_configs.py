@@ -1,0 +1,240 @@
+"""Every config under configs/ loads, builds, and trains a step; names say what configs hold.
+
+One generic test over all configs (models built as configured, a forward and backward pass on a
+tiny batch), then checks that the binarizers, K, depth, stem and recipe of each Group-Net and
+baseline config are what its file name says, and that the two-stage configs chain as intended.
+"""
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import init_default_scope
+
+from conftest import ROOT
+
+CONFIG_ROOT = osp.join(ROOT, 'configs')
+ALL_CONFIGS = sorted(osp.relpath(p, CONFIG_ROOT)
+                     for p in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'), recursive=True))
+MINE = ('groupnet/', 'baselines/', 'digits/')
+BINARY = [c for c in ALL_CONFIGS if c.startswith(MINE) and
+          not osp.basename(c).startswith(('resnet', '_base'))]
+# Full-precision references: mmpretrain's ResNets, and the digits one.
+FP_REFERENCES = [c for c in ALL_CONFIGS if c.startswith(MINE) and
+                 osp.basename(c).startswith('resnet')]
+
+
+def load(name):
+    return Config.fromfile(osp.join(CONFIG_ROOT, name))
+
+
+def feat_dim(backbone):
+    if hasattr(backbone, 'feat_dim'):
+        return backbone.feat_dim
+    return backbone.layer4[-1].out_channels  # mmpretrain's ResNet (expansion included)
+
+
+def fake_samples(n, num_classes):
+    from mmpretrain.structures import DataSample
+    return [DataSample().set_gt_label(i % num_classes) for i in range(n)]
+
+
+def test_configs_found():
+    assert len(BINARY) >= 30 and len(FP_REFERENCES) >= 4, (BINARY, FP_REFERENCES)
+
+
+def narrow(model_cfg):
+    """``model_cfg`` at width 8 (stem and stage-1 channels), all else as configured."""
+    model_cfg = model_cfg.copy()
+    bb = model_cfg.backbone
+    expansion = 4 if bb.get('depth') in (50, 101, 152) else 1
+    stages = 3 if bb.get('depth') == 20 else 4
+    bb.update(stem_channels=8, base_channels=8)
+    model_cfg.head.in_channels = 8 * 2**(stages - 1) * expansion
+    return model_cfg
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """These small tensors gain nothing from threads, and lose much when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build_full_size(model_cfg):
+    """Build on the meta device (shapes without memory or time: Group-Net R50 K=5 has 120M
+    parameters), or on the CPU for models that need real values to build (mmpretrain's ResNet
+    computes its drop-path rates with ``.item()``)."""
+    try:
+        with torch.device('meta'):
+            return ROOT_MODELS.build(model_cfg), 'meta'
+    except (RuntimeError, NotImplementedError):
+        return ROOT_MODELS.build(model_cfg), 'cpu'
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_config_builds_and_trains_a_step(name):
+    """Every config loads and its model builds as configured. For the Group-Net, baseline and
+    digits configs, also: the feature dim matches the head, the output has the classes' shape,
+    and the same model at width 8 trains a step (finite loss, a gradient on every backbone
+    parameter)."""
+    cfg = load(name)
+    if 'model' not in cfg:  # a _base_ fragment (dataset, schedule, runtime)
+        assert name.startswith('digits/_base_'), f'{name} defines no model'
+        return
+    scope = cfg.get('default_scope', 'mmpretrain')
+    init_default_scope(scope)
+    torch.manual_seed(0)
+    model, device = build_full_size(cfg.model)  # as configured; no init_weights: no downloads
+    if not name.startswith(MINE):  # the other folders' own tests run their models
+        return
+    num_classes = cfg.model.head.num_classes
+    assert feat_dim(model.backbone) == cfg.model.head.in_channels, name
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 32, 32, device=device), mode='tensor')
+    assert out.shape == (1, num_classes)
+    del model
+
+    model_cfg = narrow(cfg.model)
+    init = model_cfg.backbone.get('init_cfg') or {}
+    if init.get('type') == 'Pretrained':
+        model_cfg.backbone.init_cfg = None  # the checkpoint has the full width
+    model = ROOT_MODELS.build(model_cfg)
+    model.init_weights()
+    model.train()
+    losses = model(torch.randn(2, 3, 32, 32), fake_samples(2, num_classes), mode='loss')
+    loss = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads), f'{name}: a backbone parameter got no gradient'
+    assert sum(g.abs().sum() for g in grads) > 0
+
+
+def _act_weight(cfg):
+    conv = cfg.model.backbone.conv_cfg
+    weight = conv.get('weight_binarizer')
+    return conv.act_binarizer and conv.act_binarizer.type, weight and weight.type
+
+
+# file-name prefix -> (activation binarizer, weight binarizer, act_cfg type, order, downsample)
+EXPECTED = {
+    'groupnet': ('ApproxSign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'binary'),
+    'bnn': ('STESign', 'SignWeight', 'ReLU', ('act', 'norm', 'add'), 'real'),
+    'xnornet': ('STESign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'real'),
+    'birealnet': ('ApproxSign', 'XNORWeight', None, ('norm', 'add'), 'avgpool'),
+    'reactnet': ('RSign', 'XNORWeight', 'mmbnn.RPReLU', ('norm', 'add', 'act'), 'avgpool'),
+    'irnet': ('EDESign', 'IRNetWeight', None, ('norm', 'add'), 'avgpool'),
+}
+
+
+@pytest.mark.parametrize('name', BINARY)
+def test_binary_config_is_what_its_name_says(name):
+    cfg = load(name)
+    assert cfg.default_scope == 'mmpretrain'
+    bb = cfg.model.backbone
+    assert bb.type == 'mmbnn.GroupNetResNet'
+    base = osp.basename(name)
+    algo = base.split('-')[0]
+    act, weight, act_cfg, order, downsample = EXPECTED[algo]
+    if 'stage1-tanh' in base:  # the full-precision proxy stage
+        act, weight = 'FPProxy', None
+        assert bb.conv_cfg.act_binarizer.kind == 'tanh'
+    assert _act_weight(cfg) == (act, weight), name
+    assert (bb.act_cfg and bb.act_cfg.type) == act_cfg
+    assert tuple(bb.order) == order and bb.downsample == downsample
+    if algo == 'irnet':
+        assert bb.conv_cfg.weight_binarizer.gradient == 'ede'
+        assert [h.type for h in cfg.custom_hooks] == ['mmbnn.EDEHook']
+    else:
+        assert not any('EDEHook' in h.type for h in cfg.get('custom_hooks', []))
+
+    k = re.search(r'-(\d+)b[-_]', base)
+    assert bb.num_bases == (int(k.group(1)) if k else 1), name
+    assert bb.get('soft_gate', False) == ('-soft' in base)
+    assert bb.get('decomposition', 'group') == 'group'
+    depth = int(re.search(r'-r(\d+)', base).group(1))
+    assert bb.depth == depth
+    small = base.endswith(('cifar10.py', 'digits.py'))
+    assert bb.stem == ('cifar' if small else 'imagenet')
+    expected_feat = {20: 64, 50: 2048}.get(depth, 512)
+    if base.endswith('digits.py'):
+        assert bb.stem_channels == bb.base_channels == 16
+        expected_feat = 128
+    if depth == 20:
+        assert bb.stem_channels == bb.base_channels == 16
+    assert cfg.model.head.in_channels == expected_feat
+    dataset = cfg.train_dataloader.dataset.type
+    assert dataset == {'in1k': 'ImageNet', 'cifar10': 'CIFAR10',
+                       'digits': 'mmbnn.DigitsDataset'}[base[:-3].rsplit('_', 1)[1]]
+
+
+@pytest.mark.parametrize('name', FP_REFERENCES)
+def test_full_precision_references_are_real(name):
+    cfg = load(name)
+    bb = cfg.model.backbone
+    if bb.type == 'mmbnn.GroupNetResNet':  # ResNet-20: GroupNetResNet with binarizers off
+        assert _act_weight(cfg) == (None, None)
+    else:
+        assert bb.type in ('ResNet', 'ResNet_CIFAR') and 'conv_cfg' not in bb
+    depth = int(re.search(r'resnet(\d+)', osp.basename(name)).group(1))
+    assert bb.depth == depth
+
+
+def test_two_stage_recipe_chains():
+    stage1_name = 'groupnet-r18-5b_stage1-tanh_8xb32_in1k'
+    stage2_name = 'groupnet-r18-5b_stage2-binary_8xb32_in1k'
+    with open(osp.join(CONFIG_ROOT, 'groupnet', stage2_name + '.py')) as f:
+        assert f"_base_ = ['./{stage1_name}.py']" in f.read()
+    stage1, stage2 = load(f'groupnet/{stage1_name}.py'), load(f'groupnet/{stage2_name}.py')
+    single = load('groupnet/groupnet-r18-5b_8xb32_in1k.py')
+
+    # stage 1: full-precision proxy, SGD lr 0.05, 40 epochs
+    assert stage1.model.backbone.conv_cfg.act_binarizer == dict(type='FPProxy', kind='tanh')
+    assert stage1.model.backbone.conv_cfg.weight_binarizer is None
+    assert stage1.optim_wrapper.optimizer.type == 'SGD'
+    assert stage1.optim_wrapper.optimizer.lr == 0.05
+    assert stage1.train_cfg.max_epochs == 40
+    assert stage1.load_from is None
+    # stage 2: the binary model of the one-stage config, fine-tuned from stage 1's last epoch
+    assert stage2.model == single.model
+    assert stage2.optim_wrapper.optimizer == dict(type='Adam', lr=5e-4, weight_decay=0)
+    assert stage2.param_scheduler.milestones == [20, 30]
+    assert stage2.train_cfg.max_epochs == 40
+    assert stage2.load_from == (f'work_dirs/{stage1_name}/'
+                                f'epoch_{stage1.train_cfg.max_epochs}.pth')
+
+    # A stage-1 checkpoint loads into the stage-2 model key for key (narrow models: the keys
+    # do not depend on the width).
+    init_default_scope('mmpretrain')
+    narrow = dict(stem_channels=8, base_channels=8)
+    models = []
+    for cfg in (stage1, stage2):
+        model_cfg = cfg.model.copy()
+        model_cfg.backbone.update(narrow)
+        model_cfg.head.in_channels = 64
+        models.append(ROOT_MODELS.build(model_cfg))
+    result = models[1].load_state_dict(models[0].state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_torchvision_initialised_config():
+    cfg = load('groupnet/groupnet-r18-5b_tv-init_8xb32_in1k.py')
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
+                                               checkpoint='torchvision://resnet18')
+    assert cfg.model.backbone.num_bases == 5
+
+
+def test_readmes_list_every_config():
+    for folder in ('groupnet', 'baselines', 'digits'):
+        with open(osp.join(CONFIG_ROOT, folder, 'README.md')) as f:
+            text = f.read()
+        for name in ALL_CONFIGS:
+            if name.startswith(folder + '/'):
+                assert osp.basename(name) in text, f'{name} is missing from its README'

@@ -1,0 +1,88 @@
+"""Write the synthetic shapes scenes as a COCO-format detection dataset (no download needed).
+
+    python tools/dataset_converters/make_shapes_coco.py --out data/shapes_coco
+        [--num-train 600] [--num-val 100] [--size 128] [--max-objects 4] [--seed 0]
+
+Layout (what ``configs/quickstart/fcos_groupnet-r18_shapes.py`` reads)::
+
+    OUT/train/000000.png ...            RGB PNG images, SIZE x SIZE
+    OUT/val/000000.png ...
+    OUT/annotations/instances_train.json
+    OUT/annotations/instances_val.json
+
+Each annotation file holds ``images`` (id, file_name, width, height), ``annotations`` (id,
+image_id, category_id, bbox [x, y, w, h] of the visible pixels, area = visible pixel count,
+iscrowd 0) and ``categories`` (ids 1..3 named after :data:`mmbnn.datasets.shapes.SHAPE_CLASSES`).
+The output is deterministic: the same arguments write the same bytes on every machine (the
+train and val splits draw from independent generators seeded with ``(seed, split)``).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Dict
+
+import numpy as np
+from PIL import Image
+
+from mmbnn.datasets.shapes import SHAPE_CLASSES, render_scene
+
+SPLITS = {'train': 0, 'val': 1}
+
+
+def make_split(out: str, split: str, num_images: int, size: int, max_objects: int,
+               seed: int) -> Dict:
+    """Render ``num_images`` scenes of one split under ``out/split`` and return its COCO dict."""
+    rng = np.random.default_rng([seed, SPLITS[split]])
+    img_dir = osp.join(out, split)
+    os.makedirs(img_dir, exist_ok=True)
+    images, annotations = [], []
+    for i in range(num_images):
+        image, objects = render_scene(rng, size=size, max_objects=max_objects)
+        file_name = f'{i:06d}.png'
+        Image.fromarray(image).save(osp.join(img_dir, file_name))
+        images.append(dict(id=i + 1, file_name=file_name, width=size, height=size))
+        for obj in objects:
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=i + 1, category_id=obj['label'] + 1,
+                bbox=[round(v, 2) for v in obj['bbox']], area=float(obj['mask'].sum()),
+                iscrowd=0))
+    categories = [dict(id=i + 1, name=name, supercategory='shape')
+                  for i, name in enumerate(SHAPE_CLASSES)]
+    return dict(info=dict(description=f'mmbnn synthetic shapes ({split}), seed {seed}'),
+                images=images, annotations=annotations, categories=categories)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Write the synthetic shapes as COCO detection')
+    parser.add_argument('--out', required=True, help='output folder (the data root)')
+    parser.add_argument('--num-train', type=int, default=600, help='train images')
+    parser.add_argument('--num-val', type=int, default=100, help='val images')
+    parser.add_argument('--size', type=int, default=128, help='image side in pixels')
+    parser.add_argument('--max-objects', type=int, default=4, help='shapes per image, at most')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    args = parser.parse_args(argv)
+    for name in ('num_train', 'num_val'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    if args.size < 40:  # shapes have radii from 8 to size / 5 pixels
+        parser.error('--size must be >= 40')
+    if args.max_objects < 1:
+        parser.error('--max-objects must be >= 1')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(osp.join(args.out, 'annotations'), exist_ok=True)
+    for split, num in (('train', args.num_train), ('val', args.num_val)):
+        coco = make_split(args.out, split, num, args.size, args.max_objects, args.seed)
+        ann_file = osp.join(args.out, 'annotations', f'instances_{split}.json')
+        with open(ann_file, 'w') as f:
+            json.dump(coco, f)
+        print(f'{split}: {len(coco["images"])} images, {len(coco["annotations"])} boxes '
+              f'-> {ann_file}')
+
+
+if __name__ == '__main__':
+    main()
