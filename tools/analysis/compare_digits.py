@@ -114,10 +114,11 @@ def run_one(key: str, work_dir: str, seed: int, epochs=None, subset=None, verbos
     runner.train()
     train_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     metrics = runner.test()
-    size = cfg.get('img_size', 16)
+    size = cfg.get('img_size', 8)
     summary = summarize(runner.model, input_shape=(3, size, size))
     return dict(model=key, seed=seed, epochs=cfg.train_cfg.max_epochs, img_size=size,
                 train_images=len(runner.train_dataloader.dataset),
+                test_images=len(runner.test_dataloader.dataset),
                 top1=float(metrics['accuracy/top1']), train_s=train_s, cpu_s=cpu_s,
                 bops=summary.bops, flops=summary.flops, ops=summary.ops,
                 size_kb=summary.size_kb, params=summary.params)
@@ -155,7 +156,8 @@ def main(argv=None):
         results = train_all(args)
     r = results[0]
     seeds = sorted({x['seed'] for x in results})
-    print(f'\nscikit-learn digits, {r["train_images"]} train / 360 test images at '
+    print(f'\nscikit-learn digits, {r["train_images"]} train / {r.get("test_images", 360)} test '
+          f'images at '
           f'{r["img_size"]}x{r["img_size"]}, {r["epochs"]} epochs, '
           f'seed{"s" if len(seeds) > 1 else ""} {", ".join(map(str, seeds))}:\n')
     print(format_table(results))
