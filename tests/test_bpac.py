@@ -247,6 +247,18 @@ def test_binary_aspp_head_options_and_mmseg_scope():
     assert isinstance(built, BinaryASPPHead)
 
 
+def test_fcn_auxiliary_head_can_be_binary():
+    """What the configs' comment says: mmseg's FCNHead takes a K-base binary conv_cfg."""
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS as SEG_MODELS
+    aux = SEG_MODELS.build(dict(type='FCNHead', in_channels=16, in_index=0, channels=8,
+                                num_convs=1, concat_input=False, num_classes=3,
+                                conv_cfg=dict(type='mmbnn.MultiBaseBinaryConv2d', num_bases=5)))
+    assert type(aux.convs[0].conv) is MultiBaseBinaryConv2d and aux.convs[0].conv.num_bases == 5
+    assert type(aux.conv_seg) is nn.Conv2d
+    assert aux([torch.randn(2, 16, 6, 6)]).shape == (2, 3, 6, 6)
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(num_bases=0), 'num_bases'),
     (dict(dilations=()), 'dilations'),

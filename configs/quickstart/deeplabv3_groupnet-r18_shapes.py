@@ -12,9 +12,6 @@
 # configs/deeplabv3_groupnet/.
 _base_ = ['mmseg::_base_/default_runtime.py']
 
-# mmbnn.ShapesSegDataset lives in mmbnn.datasets.shapes_seg.
-custom_imports = dict(imports=['mmbnn.datasets.shapes_seg'], allow_failed_imports=False)
-
 data_root = 'data/shapes_seg'
 crop_size = (96, 96)
 num_classes = 4
