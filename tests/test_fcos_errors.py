@@ -181,7 +181,7 @@ def test_train_tool_num_classes_mismatch(tmp_path):
     options = [f'{k}.dataset.data_root={root}/' for k in ('train_dataloader', 'val_dataloader',
                                                          'test_dataloader')]
     options += [f'val_evaluator.ann_file={root}/annotations/instances_val.json',
-                'model.bbox_head.num_classes=5']
+                'model.bbox_head.num_classes=5', 'train_dataloader.batch_size=2']
     err = _train_fails(tmp_path, *options)
     assert ('num_classes mismatch: model.bbox_head.num_classes=5 (GroupNetFCOSHead) but the '
             "train dataset (CheckedCocoDataset) has 3 classes ('circle', 'square', 'triangle')"

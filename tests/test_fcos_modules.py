@@ -155,6 +155,20 @@ def test_neck_refuses_relu_before_binary_extra_convs():
     small_neck(relu_before_extra_convs=True, conv_cfg=dict(type='Conv2d'), num_bases=None)
 
 
+def test_neck_lateral_shortcut_matches_channels():
+    neck = small_neck(in_channels=[8, 16, 64], out_channels=16).eval()
+    for conv in neck.lateral_convs:  # leave only the shortcuts
+        nn.init.zeros_(conv.bn.weight)
+        nn.init.zeros_(conv.bn.bias)
+    c3, c4, c5 = torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8), torch.randn(1, 64, 4, 4)
+    assert torch.allclose(neck._lateral(0, c3), c3.repeat(1, 2, 1, 1))  # 8 -> 16: repeated
+    assert torch.allclose(neck._lateral(1, c4), c4)
+    assert torch.allclose(neck._lateral(2, c5), c5.view(1, 16, 4, 4, 4).mean(2))  # averaged
+    with pytest.raises(ValueError, match='in_channels\\[0\\]=12 and out_channels=16 to divide'):
+        small_neck(in_channels=[12, 16, 32])
+    small_neck(in_channels=[12, 16, 32], shortcut=False)
+
+
 def test_neck_shortcut_and_full_precision_variant():
     torch.manual_seed(0)
     a, b = small_neck(shortcut=True).eval(), small_neck(shortcut=False).eval()

@@ -2,7 +2,7 @@
 synthetic shapes with the same schedule, and compare their bbox mAP.
 
     python tools/analysis/bench_fcos_shapes.py [--work-dir work_dirs/bench_fcos_shapes]
-        [--num-train 600] [--num-val 100] [--size 128] [--epochs 12]
+        [--num-train 400] [--num-val 100] [--size 64] [--epochs E]
         [--models groupnet fp] [--binary-init {scratch,fp}] [--cfg-options K=V ...]
 
 The data set is generated under WORK_DIR/data (tools/dataset_converters/make_shapes_coco.py) if
@@ -39,9 +39,9 @@ GOAL = 0.8
 def parse_args():
     parser = argparse.ArgumentParser(description='Group-Net FCOS vs full-precision FCOS')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'bench_fcos_shapes'))
-    parser.add_argument('--num-train', type=int, default=600)
+    parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--size', type=int, default=128)
+    parser.add_argument('--size', type=int, default=64)
     parser.add_argument('--epochs', type=int, default=None,
                         help='training epochs (default: the configs\' max_epochs)')
     parser.add_argument('--models', nargs='+', choices=sorted(CONFIGS),

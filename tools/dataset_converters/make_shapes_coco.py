@@ -1,7 +1,7 @@
 """Write the synthetic shapes scenes as a COCO-format detection dataset (no download needed).
 
     python tools/dataset_converters/make_shapes_coco.py --out data/shapes_coco
-        [--num-train 600] [--num-val 100] [--size 128] [--max-objects 4] [--seed 0]
+        [--num-train 400] [--num-val 100] [--size 64] [--max-objects 4] [--seed 0]
 
 Layout (what ``configs/quickstart/fcos_groupnet-r18_shapes.py`` reads)::
 
@@ -56,9 +56,9 @@ def make_split(out: str, split: str, num_images: int, size: int, max_objects: in
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Write the synthetic shapes as COCO detection')
     parser.add_argument('--out', required=True, help='output folder (the data root)')
-    parser.add_argument('--num-train', type=int, default=600, help='train images')
+    parser.add_argument('--num-train', type=int, default=400, help='train images')
     parser.add_argument('--num-val', type=int, default=100, help='val images')
-    parser.add_argument('--size', type=int, default=128, help='image side in pixels')
+    parser.add_argument('--size', type=int, default=64, help='image side in pixels')
     parser.add_argument('--max-objects', type=int, default=4, help='shapes per image, at most')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     args = parser.parse_args(argv)

@@ -22,10 +22,14 @@ class BinaryFPN(FPN):
     the binary FPN of the 1-bit FCOS of Group-Net's authors (IJCV 2022), which binarizes the FPN
     convs of P3-P7.
 
-    With ``shortcut=True`` (Bi-Real style) each output conv adds its real-valued input,
-    ``P_l = BN_l(BinConv(L_l)) + L_l``, and each stride-2 extra conv adds its input average-pooled
-    2x2: ``P6 = BN(BinConv_s2(P5)) + avgpool(P5)``. The lateral convs change the channel count
-    and have no shortcut.
+    With ``shortcut=True`` (Bi-Real style) every binary conv adds a real-valued, parameter-free
+    shortcut of its input, so that the pyramid does not see the backbone only through sign():
+    each output conv ``P_l = BN_l(BinConv(L_l)) + L_l``; each stride-2 extra conv its input
+    average-pooled 2x2, ``P6 = BN(BinConv_s2(P5)) + avgpool(P5)``; each lateral conv its input
+    with the channels matched, ``L_l = BN_l(BinConv_1x1(C_l)) + match(C_l)``, where ``match``
+    averages groups of ``C_in / C_out`` consecutive channels when the conv reduces them and
+    repeats the channels ``C_out / C_in`` times when it widens them (ReActNet's duplication).
+    The lateral shortcut needs one of the two channel counts to divide the other.
 
     ``relu_before_extra_convs`` is refused with binary extra convs: ReLU makes every input of
     the P7 conv >= 0, sign() then maps all of it to +1, and P7 would no longer depend on the
@@ -37,7 +41,8 @@ class BinaryFPN(FPN):
         num_outs (int): Number of output scales.
         num_bases (int, optional): K, bases per binary conv, when ``conv_cfg`` is None
             (default 5). Default: None.
-        shortcut (bool): Real-valued shortcut around each output and extra conv. Default: True.
+        shortcut (bool): Real-valued shortcut around every lateral, output and extra conv.
+            Default: True.
         conv_cfg (dict, optional): Conv config; None gives the K-base binary conv above; e.g.
             ``dict(type='Conv2d')`` gives a full-precision FPN with BN. Default: None.
         norm_cfg (dict): Norm after every conv (one per level). Default: BN.
@@ -70,6 +75,14 @@ class BinaryFPN(FPN):
             raise ValueError('relu_before_extra_convs=True with binary extra convs: ReLU makes '
                              'their input >= 0, sign() maps it all to +1 and P7 would not '
                              'depend on the image; set relu_before_extra_convs=False')
+        if shortcut:
+            for i in range(self.start_level, self.backbone_end_level):
+                c = self.in_channels[i]
+                if c % out_channels and out_channels % c:
+                    raise ValueError(f'shortcut=True needs in_channels[{i}]={c} and '
+                                     f'out_channels={out_channels} to divide one another (the '
+                                     'lateral shortcut averages or repeats channels); use '
+                                     'shortcut=False')
         if shortcut and self.add_extra_convs == 'on_input' and num_extra:
             # P6 from the backbone's last map: the shortcut needs the same channel count.
             if self.in_channels[self.backbone_end_level - 1] != out_channels:
@@ -77,6 +90,18 @@ class BinaryFPN(FPN):
                                  f'input to have out_channels={out_channels} channels, got '
                                  f'{self.in_channels[self.backbone_end_level - 1]}; use '
                                  "add_extra_convs='on_output' or shortcut=False")
+
+    def _lateral(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Lateral conv ``i``, with its channel-matched shortcut."""
+        out = self.lateral_convs[i](x)
+        if not self.shortcut:
+            return out
+        c_in, c_out = x.shape[1], out.shape[1]
+        if c_in > c_out:  # average groups of consecutive channels
+            x = x.view(x.shape[0], c_out, c_in // c_out, *x.shape[2:]).mean(2)
+        elif c_in < c_out:  # repeat the channels
+            x = x.repeat(1, c_out // c_in, 1, 1)
+        return out + x
 
     def _out_conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Output or extra conv ``i`` of the pyramid, with its shortcut."""
@@ -88,12 +113,13 @@ class BinaryFPN(FPN):
         return out + x
 
     def forward(self, inputs: Tuple[torch.Tensor]) -> tuple:
-        """mmdet's FPN forward, the output and extra convs going through :meth:`_out_conv`."""
+        """mmdet's FPN forward, the convs going through :meth:`_lateral` and :meth:`_out_conv`
+        (which add the shortcuts)."""
         if len(inputs) != len(self.in_channels):
             raise ValueError(f'{type(self).__name__} expects {len(self.in_channels)} feature '
                              f'maps (in_channels={self.in_channels}), got {len(inputs)}')
-        laterals = [conv(inputs[i + self.start_level])
-                    for i, conv in enumerate(self.lateral_convs)]
+        laterals = [self._lateral(i, inputs[i + self.start_level])
+                    for i in range(len(self.lateral_convs))]
         for i in range(len(laterals) - 1, 0, -1):  # top-down path
             if 'scale_factor' in self.upsample_cfg:
                 up = F.interpolate(laterals[i], **self.upsample_cfg)
