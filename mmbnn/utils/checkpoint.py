@@ -9,8 +9,8 @@ mmbnn fixes this in this one place and keeps torch's restricted unpickler on: it
 mmengine's loader for local files (``CheckpointLoader`` prefix ``''``) with one that loads with
 ``weights_only=True`` and an explicit allow-list of exactly the types Runner checkpoints hold
 (:data:`SAFE_CHECKPOINT_GLOBALS`). A checkpoint that carries any other pickled object is refused
-with :class:`UnsafeCheckpointError`, which names the objects found. Nothing here ever passes
-``weights_only=False``.
+with :class:`UnsafeCheckpointError`, which names the objects found. Nothing here ever turns
+torch's weights-only unpickler off.
 """
 import os.path as osp
 import pickle
