@@ -180,7 +180,8 @@ def test_bpac_full_precision_init(tmp_path):
     torch.save(fp, path)
     model = GroupNetResNet(depth=18, num_bases=5, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
                            base_dilations=BPAC_DILATIONS,
-                           init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+                           init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                         base_noise=0.0))
     model.init_weights()
     w = model.layer4[1].conv2.weight
     assert isinstance(model.layer4[1].conv2, MultiDilationBinaryConv2d)
@@ -222,7 +223,7 @@ def test_binary_aspp_head_shapes_and_precision():
     assert len(branches) == 5
     for conv, rate in zip(branches, (1, 12, 24, 36, 1)):
         assert type(conv) is MultiBaseBinaryConv2d and conv.num_bases == 3
-        assert (conv.in_channels, conv.out_channels, conv.groups) == (3 * 32, 3 * 16, 3)
+        assert (conv.in_channels, conv.out_channels, conv.groups, conv.num_bases) == (32, 16, 1, 3)
         assert conv.dilation == (rate, rate) and conv.input_bits == conv.weight_bits == 1
         assert conv.kernel_size == ((1, 1) if rate == 1 else (3, 3))
     for m in (h.aspp_modules[0], h.bottleneck):

@@ -4,6 +4,7 @@ One generic test over all configs (models built as configured, a forward and bac
 tiny batch), then checks that the binarizers, K, depth, stem and recipe of each Group-Net and
 baseline config are what its file name says, and that the two-stage configs chain as intended.
 """
+import copy
 import glob
 import os.path as osp
 import re
@@ -48,7 +49,7 @@ def test_configs_found():
 
 def narrow(model_cfg):
     """``model_cfg`` at width 8 (stem and stage-1 channels), all else as configured."""
-    model_cfg = model_cfg.copy()
+    model_cfg = copy.deepcopy(model_cfg)
     bb = model_cfg.backbone
     expansion = 4 if bb.get('depth') in (50, 101, 152) else 1
     stages = 3 if bb.get('depth') == 20 else 4
@@ -85,7 +86,8 @@ def test_config_builds_and_trains_a_step(name):
     parameter)."""
     cfg = load(name)
     if 'model' not in cfg:  # a _base_ fragment (dataset, schedule, runtime)
-        assert name.startswith('digits/_base_'), f'{name} defines no model'
+        assert osp.basename(name).startswith('_base') or name.startswith('_base_/'), \
+            f'{name} defines no model'
         return
     scope = cfg.get('default_scope', 'mmpretrain')
     init_default_scope(scope)
@@ -117,52 +119,76 @@ def test_config_builds_and_trains_a_step(name):
     assert sum(g.abs().sum() for g in grads) > 0
 
 
-def _act_weight(cfg):
-    conv = cfg.model.backbone.conv_cfg
-    weight = conv.get('weight_binarizer')
-    return conv.act_binarizer and conv.act_binarizer.type, weight and weight.type
+def _built_backbone(cfg):
+    """The config's backbone at width 8, built (defaults resolved by the class itself)."""
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    bb = narrow(cfg.model).backbone.copy()
+    bb.pop('init_cfg', None)
+    return ROOT_MODELS.build(bb)
 
 
-# file-name prefix -> (activation binarizer, weight binarizer, act_cfg type, order, downsample)
+def _binary_convs(backbone):
+    from mmbnn.layers import BinaryConv2d
+    return [m for m in backbone.modules() if isinstance(m, BinaryConv2d)]
+
+
+# file-name prefix -> (activation binarizer, weight binarizer, act type, order, downsample,
+# pad value)
 EXPECTED = {
-    'groupnet': ('ApproxSign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'binary'),
-    'bnn': ('STESign', 'SignWeight', 'ReLU', ('act', 'norm', 'add'), 'real'),
-    'xnornet': ('STESign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'real'),
-    'birealnet': ('ApproxSign', 'XNORWeight', None, ('norm', 'add'), 'avgpool'),
-    'reactnet': ('RSign', 'XNORWeight', 'mmbnn.RPReLU', ('norm', 'add', 'act'), 'avgpool'),
-    'irnet': ('EDESign', 'IRNetWeight', None, ('norm', 'add'), 'avgpool'),
+    'groupnet': ('ApproxSign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'binary', 1.0),
+    'bnn': ('STESign', 'SignWeight', 'ReLU', ('act', 'norm', 'add'), 'real', 0.0),
+    'xnornet': ('STESign', 'XNORWeight', 'ReLU', ('act', 'norm', 'add'), 'real', 0.0),
+    'birealnet': ('ApproxSign', 'XNORWeight', None, ('norm', 'add'), 'avgpool', 0.0),
+    'reactnet': ('RSign', 'XNORWeight', 'RPReLU', ('norm', 'add', 'act'), 'avgpool', 0.0),
+    'irnet': ('EDESign', 'IRNetWeight', None, ('norm', 'add'), 'avgpool', 0.0),
 }
 
 
 @pytest.mark.parametrize('name', BINARY)
 def test_binary_config_is_what_its_name_says(name):
+    """Checked on the built backbone (class defaults resolved), not on the config's text."""
     cfg = load(name)
     assert cfg.default_scope == 'mmpretrain'
     bb = cfg.model.backbone
     assert bb.type == 'mmbnn.GroupNetResNet'
     base = osp.basename(name)
     algo = base.split('-')[0]
-    act, weight, act_cfg, order, downsample = EXPECTED[algo]
+    act, weight, act_type, order, downsample, pad = EXPECTED[algo]
     if 'stage1-tanh' in base:  # the full-precision proxy stage
         act, weight = 'FPProxy', None
-        assert bb.conv_cfg.act_binarizer.kind == 'tanh'
-    assert _act_weight(cfg) == (act, weight), name
-    assert (bb.act_cfg and bb.act_cfg.type) == act_cfg
-    assert tuple(bb.order) == order and bb.downsample == downsample
+    model = _built_backbone(cfg)
+    convs = _binary_convs(model)
+    assert convs, name
+    for conv in convs:
+        assert type(conv.act_binarizer).__name__ == act, name
+        assert (weight is None and conv.weight_binarizer is None) or \
+            type(conv.weight_binarizer).__name__ == weight, name
+        assert conv.pad_value == pad, name
+    if 'stage1-tanh' in base:
+        assert convs[0].act_binarizer.kind == 'tanh'
+    block = model.layer1[0]
+    assert type(getattr(block, 'act1', None)).__name__ == (act_type or 'NoneType')
+    assert block.order == order
+    ds = type(model.layer2[0].downsample[0]).__name__
+    assert ds == {'binary': 'BinaryConv2d', 'real': 'GroupedConv2d',
+                  'avgpool': 'PooledConv2d'}[downsample], name
+    # the stem ends without an activation: the first binary conv sees signed inputs
+    assert model.stem_act_cfg is None and not hasattr(model, 'stem_act')
+    hooks = [h.type for h in cfg.get('custom_hooks', [])]
     if algo == 'irnet':
-        assert bb.conv_cfg.weight_binarizer.gradient == 'ede'
-        assert [h.type for h in cfg.custom_hooks] == ['mmbnn.EDEHook']
+        assert convs[0].weight_binarizer.gradient == 'ede'
+        assert hooks == ['mmbnn.EDEHook']
     else:
-        assert not any('EDEHook' in h.type for h in cfg.get('custom_hooks', []))
+        assert not any('EDEHook' in h for h in hooks)
 
     k = re.search(r'-(\d+)b[-_]', base)
-    assert bb.num_bases == (int(k.group(1)) if k else 1), name
+    assert model.num_bases == (int(k.group(1)) if k else 1), name
     assert bb.get('soft_gate', False) == ('-soft' in base)
-    assert bb.get('decomposition', 'group') == 'group'
+    assert model.decomposition == 'group'
     depth = int(re.search(r'-r(\d+)', base).group(1))
-    assert bb.depth == depth
+    assert model.depth == depth
     small = base.endswith(('cifar10.py', 'digits.py'))
-    assert bb.stem == ('cifar' if small else 'imagenet')
+    assert model.stem_type == ('cifar' if small else 'imagenet')
     expected_feat = {20: 64, 50: 2048}.get(depth, 512)
     if base.endswith('digits.py'):
         assert bb.stem_channels == bb.base_channels == 16
@@ -180,7 +206,8 @@ def test_full_precision_references_are_real(name):
     cfg = load(name)
     bb = cfg.model.backbone
     if bb.type == 'mmbnn.GroupNetResNet':  # ResNet-20: GroupNetResNet with binarizers off
-        assert _act_weight(cfg) == (None, None)
+        conv = bb.conv_cfg
+        assert conv.act_binarizer is None and conv.weight_binarizer is None
     else:
         assert bb.type in ('ResNet', 'ResNet_CIFAR') and 'conv_cfg' not in bb
     depth = int(re.search(r'resnet(\d+)', osp.basename(name)).group(1))
@@ -191,9 +218,14 @@ def test_two_stage_recipe_chains():
     stage1_name = 'groupnet-r18-5b_stage1-tanh_8xb32_in1k'
     stage2_name = 'groupnet-r18-5b_stage2-binary_8xb32_in1k'
     with open(osp.join(CONFIG_ROOT, 'groupnet', stage2_name + '.py')) as f:
-        assert f"_base_ = ['./{stage1_name}.py']" in f.read()
+        assert "_base_ = ['./groupnet-r18-5b_8xb32_in1k.py']" in f.read()
     stage1, stage2 = load(f'groupnet/{stage1_name}.py'), load(f'groupnet/{stage2_name}.py')
     single = load('groupnet/groupnet-r18-5b_8xb32_in1k.py')
+    # stage 1 is the same model but for its conv (tanh proxy, real weights, same padding)
+    stage1_model = copy.deepcopy(stage1.model)
+    stage1_model.backbone.pop('conv_cfg')
+    assert stage1_model == single.model
+    assert stage1.model.backbone.conv_cfg.pad_value == 1.0
 
     # stage 1: full-precision proxy, SGD lr 0.05, 40 epochs
     assert stage1.model.backbone.conv_cfg.act_binarizer == dict(type='FPProxy', kind='tanh')

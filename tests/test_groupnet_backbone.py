@@ -1,13 +1,21 @@
-"""GroupNetResNet: the K bases as grouped convs equal K separate binary networks summed with
-lambda; soft connections; layer-wise decomposition; full-precision initialisation; the usual
-OpenMMLab backbone arguments; build-time errors."""
+"""GroupNetResNet: the K bases equal K separate binary networks summed with lambda (against an
+independent reference); the shared-input execution; soft connections; layer-wise decomposition
+and per-base thresholds; the stem, +1 padding and weight scales of the paper; full-precision
+initialisation and base diversity; the usual OpenMMLab backbone arguments; build-time errors."""
+import os.path as osp
+
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmbnn.layers import BinaryConv2d, MultiBaseBinaryConv2d
+from conftest import ROOT
+from mmbnn.analysis import base_agreement, mean_base_agreement
+from mmbnn.layers import BinaryConv2d, MultiBaseBinaryConv2d, explicit_bases, groupnet_conv_cfg
 from mmbnn.models.backbones import BinaryBasicBlock, GroupNetResNet
+from mmbnn.models.backbones.groupnet_resnet import GroupedConv2d, PooledConv2d
 from mmbnn.models.utils import expand_to_bases
 from mmbnn.registry import MODELS
 
@@ -53,20 +61,94 @@ def test_group_block_equals_k_separate_blocks_summed():
     torch.testing.assert_close(out, expected)
 
 
-def test_backbone_sums_bases_with_lambda_each_group():
+def _sign(x):
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+def _bconv(x, w, stride=1, padding=0, pad_value=1.0):
+    """Reference binary conv: sign(x) padded with ``pad_value``, sign(w) * mean|w| per output
+    channel (XNOR)."""
+    wb = w.abs().mean(dim=(1, 2, 3), keepdim=True) * _sign(w)
+    return F.conv2d(F.pad(_sign(x), [padding] * 4, value=pad_value), wb, stride=stride)
+
+
+def _bn(x, bn, rows):
+    """Reference eval-mode BN over the channels ``rows`` of ``bn``."""
+    v = lambda t: t[rows].view(1, -1, 1, 1)  # noqa: E731
+    return (x - v(bn.running_mean)) / torch.sqrt(v(bn.running_var) + bn.eps) * v(bn.weight) + \
+        v(bn.bias)
+
+
+def reference_groupnet(model, x):
+    """Group-Net ResNet-18 (K bases, group decomposition, binary downsample) computed base by
+    base from the module parameters only: stem conv -> max-pool -> BN; per group and base k,
+    y1 = BN(ReLU(bconv(x, W1_k))) + ds_k(x), y2 = BN(ReLU(bconv(y1, W2_k))) + y1; then
+    x = sum_k lambda_k y2_k."""
+    k = model.num_bases
+    h = F.conv2d(x, model.conv1.weight, stride=2, padding=3)
+    h = _bn(F.max_pool2d(h, 3, 2, 1), model.bn1, slice(None))
+    for name in model.res_layers:
+        for block in getattr(model, name):
+            c = block.conv1.weight.shape[0] // k
+            stride = block.conv1.stride[0]
+            out = 0
+            for b in range(k):
+                rows = slice(b * c, (b + 1) * c)
+                ds = h
+                if block.downsample is not None:
+                    conv, bn = block.downsample
+                    ds = _bn(_bconv(h, conv.weight[rows], stride), bn, rows)
+                y1 = _bn(F.relu(_bconv(h, block.conv1.weight[rows], stride, 1)), block.bn1,
+                         rows) + ds
+                y2 = _bn(F.relu(_bconv(y1, block.conv2.weight[rows], 1, 1)), block.bn2,
+                         rows) + y1
+                out = out + block.aggregate.scales[b] * y2
+            h = out
+    return h
+
+
+def test_backbone_matches_an_independent_reference():
+    """The grouped / dense execution equals Group-Net computed base by base with plain ops."""
     model = small(depth=18, num_bases=3).eval()
     randomize_bn(model)
     x = torch.randn(2, 3, 32, 32)
-    # Recompute the forward pass by hand from the modules: stem, then every block on its input
-    # repeated K times, then sum_k lambda_k * base_k.
-    h = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[-1], reference_groupnet(model, x))
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(), dict(downsample='avgpool'), dict(downsample='real'), dict(depth=50, num_bases=2),
+    dict(base_dilations=(None, None, (1, 2, 3), (2, 3, 4)), strides=(1, 2, 1, 1)),
+    dict(conv_cfg=dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
+                       weight_binarizer=dict(type='LayerScaleWeight'), pad_value=1.0))])
+def test_shared_input_path_equals_repeated_input(kwargs):
+    """Blocks given the bases' shared input once (one dense conv) compute what the grouped conv
+    over the input repeated K times computes, forward and backward."""
+    kwargs = dict(dict(num_bases=3), **kwargs)
+    # float64: in float32 the two summation orders differ by 1e-7, which the binarizers'
+    # surrogate gradients (discontinuous at |x| = 1) can turn into visible gradient differences
+    # through 50 layers
+    model = small(out_indices=(0, 1, 2, 3), **kwargs).eval().double()
+    randomize_bn(model)
+    x = torch.randn(2, 3, 32, 32, requires_grad=True, dtype=torch.float64)
+    shared = model(x)
+    grads = torch.autograd.grad(sum(o.sum() for o in shared), [x] + list(model.parameters()))
+
+    def repeated(stage, h, own=None):
+        for block in stage:
+            bases = block(block.aggregate.expand(h, own))
+            h, own = block.aggregate(bases), bases
+        return h, own
+
+    h, outs = model.forward_stem(x), []
     for name in model.res_layers:
-        for block in getattr(model, name):
-            out = block(h.repeat(1, 3, 1, 1))
-            bases = out.view(2, 3, out.shape[1] // 3, *out.shape[2:])
-            lam = block.aggregate.scales
-            h = sum(lam[i] * bases[:, i] for i in range(3))
-    torch.testing.assert_close(model(x)[-1], h)
+        h, _ = repeated(getattr(model, name), h)
+        outs.append(h)
+    for a, b in zip(shared, outs):
+        torch.testing.assert_close(a, b)
+    ref = torch.autograd.grad(sum(o.sum() for o in outs), [x] + list(model.parameters()))
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b)
 
 
 def test_soft_gate_mixes_own_and_aggregated_inputs():
@@ -90,19 +172,45 @@ def test_soft_gate_mixes_own_and_aggregated_inputs():
 
 
 def test_layer_decomposition_sums_k_convs():
-    conv = MultiBaseBinaryConv2d(4, 6, 3, padding=1, num_bases=3, bias=False)
+    conv = MultiBaseBinaryConv2d(4, 6, 3, padding=1, num_bases=3, bias=True)
+    assert (conv.in_channels, conv.out_channels, conv.groups, conv.num_bases) == (4, 6, 1, 3)
+    assert conv.weight.shape == (18, 4, 3, 3)
+    with torch.no_grad():
+        conv.bias.uniform_(-1, 1)
+        conv.aggregate.scales.uniform_(0.2, 1.0)
     x = torch.randn(2, 4, 5, 5)
-    w = conv.weight.detach()
     expected = 0
     for i in range(3):
-        single = BinaryConv2d(4, 6, 3, padding=1, bias=False)
-        single.weight.data.copy_(w[6 * i:6 * (i + 1)])
+        single = BinaryConv2d(4, 6, 3, padding=1, act_binarizer=dict(type='ApproxSign'),
+                              pad_value=1.0)
+        single.weight.data.copy_(conv.weight.detach()[6 * i:6 * (i + 1)])
+        single.bias.data.copy_(conv.bias.detach()[6 * i:6 * (i + 1)])
         expected = expected + conv.aggregate.scales[i] * single(x)
-    torch.testing.assert_close(conv(x), expected)
+    torch.testing.assert_close(conv(x), expected)  # the fused conv (lambda-combined weight)
+    with explicit_bases():  # the K convs as one grouped conv
+        torch.testing.assert_close(conv(x), expected)
     model = small(depth=18, num_bases=3, decomposition='layer')
     convs = [m for m in model.modules() if isinstance(m, MultiBaseBinaryConv2d)]
     assert len(convs) == 16 + 3  # every block conv and every (binary) downsample conv
     assert model(torch.randn(2, 3, 32, 32))[-1].shape == (2, 64, 1, 1)
+
+
+def test_per_base_thresholds_give_each_base_its_own_binary_input():
+    """With BaseShiftSign the K bases of a layer-wise conv binarize x - b_k: the layer is no
+    longer one conv with a multi-bit weight; each base equals a conv of sign(x - b_k)."""
+    conv = MultiBaseBinaryConv2d(4, 6, 3, padding=1, num_bases=3, bias=False,
+                                 act_binarizer=dict(type='BaseShiftSign'))
+    assert conv.act_binarizer.shifts == (-0.5, 0.0, 0.5)
+    x = torch.randn(2, 4, 5, 5)
+    expected = 0
+    for i, shift in enumerate((-0.5, 0.0, 0.5)):
+        w = conv.weight.detach()[6 * i:6 * (i + 1)]
+        expected = expected + conv.aggregate.scales[i] * _bconv(x - shift, w, 1, 1)
+    torch.testing.assert_close(conv(x), expected)
+    # and they differ from one shared binarization
+    shared = sum(conv.aggregate.scales[i] * _bconv(x, conv.weight.detach()[6 * i:6 * (i + 1)],
+                                                   1, 1) for i in range(3))
+    assert not torch.allclose(conv(x), shared)
 
 
 def test_lambda_off_averages():
@@ -113,12 +221,14 @@ def test_lambda_off_averages():
     assert not any('scales' in n for n, _ in model.named_parameters())
 
 
-def test_k_bases_run_as_one_grouped_conv():
+def test_k_bases_held_as_one_grouped_conv():
     model = small(depth=18, num_bases=5)
     conv = model.layer2[0].conv1
     assert isinstance(conv, BinaryConv2d)
     assert (conv.in_channels, conv.out_channels, conv.groups) == (5 * 8, 5 * 16, 5)
     assert sum(isinstance(m, BinaryConv2d) for m in model.modules()) == 16 + 3
+    # K = 1 is a plain binary ResNet: no lambda
+    assert all(getattr(b, 'aggregate', None) is None for b in small(num_bases=1).layer1)
 
 
 @pytest.mark.parametrize('depth,out_channels', [(18, 64), (34, 64), (50, 256), (20, 32)])
@@ -137,12 +247,37 @@ def test_stems_and_dilations():
     assert shapes == [(1, 8, 16, 16), (1, 16, 8, 8), (1, 32, 8, 8), (1, 64, 8, 8)]
     assert deep.layer4[0].conv1.dilation == (4, 4)
     assert all(not isinstance(m, BinaryConv2d) for m in deep.stem.modules())
+    assert isinstance(deep.stem[-1], nn.BatchNorm2d)  # no ReLU at the end
     cifar = small(depth=18, num_bases=1, stem='cifar')
     assert cifar(torch.randn(1, 3, 32, 32))[-1].shape == (1, 64, 4, 4)
 
 
-@pytest.mark.parametrize('kind,cls', [('binary', BinaryConv2d), ('real', nn.Conv2d),
-                                      ('avgpool', nn.Conv2d)])
+def _first_binary_input(model, x):
+    """What the act binarizer of layer1.0.conv1 outputs for ``x``."""
+    seen = []
+    handle = model.layer1[0].conv1.act_binarizer.register_forward_hook(
+        lambda m, i, o: seen.append(o.detach()))
+    model(x)
+    handle.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize('stem', ['imagenet', 'cifar', 'deep'])
+def test_first_binary_conv_sees_signed_inputs(stem):
+    """Defect: a stem ending in ReLU makes every input of layer1.0.conv1 >= 0, so sign() gives
+    +1 everywhere and the conv's output is the same for every image. The default stem (the
+    paper's, no activation) gives signed inputs that differ between images."""
+    x = torch.randn(4, 3, 32, 32)
+    model = small(num_bases=3, stem=stem).eval()
+    signs = _first_binary_input(model, x)
+    assert (signs == -1).any() and (signs == 1).any()
+    assert not (signs == signs[:1]).all(), 'the first binary input is the same for all images'
+    relu = small(num_bases=3, stem=stem, stem_act_cfg=dict(type='ReLU')).eval()
+    assert (_first_binary_input(relu, x) == 1).all()  # the defect this guards against
+
+
+@pytest.mark.parametrize('kind,cls', [('binary', BinaryConv2d), ('real', GroupedConv2d),
+                                      ('avgpool', PooledConv2d)])
 def test_downsample_kinds(kind, cls):
     model = small(depth=18, num_bases=2, downsample=kind)
     conv = model.layer2[0].downsample[0]
@@ -152,8 +287,62 @@ def test_downsample_kinds(kind, cls):
 
 
 def test_stem_and_head_stay_full_precision():
-    model = small(depth=18, num_bases=3)
-    assert type(model.conv1) is nn.Conv2d
+    """Every layer outside the residual stages is full precision (stem conv and BN), every conv
+    inside is binary, and a classifier built on the backbone keeps a real nn.Linear head."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import init_default_scope
+    model = small(depth=18, num_bases=3, stem='deep')
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            assert isinstance(m, BinaryConv2d) == name.startswith('layer'), name
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/digits/groupnet-r18-w16-5b_1xb64_digits.py'))
+    clf = ROOT_MODELS.build(cfg.model)
+    assert type(clf.head.fc) is nn.Linear and type(clf.backbone.conv1) is nn.Conv2d
+
+
+def test_groupnet_convs_pad_with_plus_one():
+    """Every binary conv of Group-Net's backbone, binary FPN, FCOS head and ASPP head pads with
+    +1 by default, and the border taps then see +1, not 0."""
+    from mmbnn.models.decode_heads import BinaryASPPHead
+    from mmbnn.models.dense_heads import GroupNetFCOSHead
+    from mmbnn.models.necks import BinaryFPN
+    modules = [small(num_bases=2),
+               BinaryFPN([8, 16], 8, num_outs=3, num_bases=2, add_extra_convs='on_output'),
+               GroupNetFCOSHead(2, 8, feat_channels=8, stacked_convs=2, num_bases=2),
+               BinaryASPPHead(in_channels=8, channels=8, num_classes=2, num_bases=2)]
+    for module in modules:
+        convs = [m for m in module.modules() if isinstance(m, BinaryConv2d)]
+        assert convs
+        for m in convs:
+            assert m.pad_value == 1.0, (type(module).__name__, m)
+    conv = BinaryConv2d(1, 1, 3, padding=1, bias=False, pad_value=1.0,
+                        weight_binarizer=dict(type='SignWeight'))
+    conv.weight.data.fill_(1.0)
+    out = conv(-torch.ones(1, 1, 3, 3))
+    # centre: 9 taps of -1; corner: 4 taps of -1 and 5 padded taps of +1
+    assert out[0, 0, 1, 1] == -9 and out[0, 0, 0, 0] == 1
+
+
+@pytest.mark.parametrize('k', [1, 3])
+def test_layer_scale_is_per_base_and_channel_scale_per_channel(k):
+    """weight_scale='layer': one mean|w| per layer of each base (Group-Net's code); 'channel':
+    one per output channel (XNOR-Net), numerically, against NumPy."""
+    from mmbnn.binarizers import LayerScaleWeight, XNORWeight
+    w = torch.randn(4 * k, 3, 3, 3)
+    wn = w.numpy()
+    sign = np.where(wn >= 0, 1.0, -1.0)
+    per_base = np.concatenate([np.full((4, 1, 1, 1), np.abs(wn[4 * b:4 * (b + 1)]).mean())
+                               for b in range(k)])
+    np.testing.assert_allclose(LayerScaleWeight(num_bases=k)(w).numpy(), per_base * sign,
+                               rtol=1e-6)
+    per_channel = np.abs(wn).mean(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(XNORWeight()(w).numpy(), per_channel * sign, rtol=1e-6)
+    assert groupnet_conv_cfg(weight_scale='layer')['weight_binarizer']['type'] == \
+        'LayerScaleWeight'
+    conv = small(num_bases=k, conv_cfg=groupnet_conv_cfg(weight_scale='layer')).layer1[0].conv1
+    assert conv.weight_binarizer.num_bases == k
 
 
 def test_frozen_stages_and_norm_eval():
@@ -186,20 +375,83 @@ def test_pretrained_full_precision_copied_into_every_base(tmp_path, fmt, decompo
         path = str(tmp_path / 'resnet18-mmpretrain.pth')
         torch.save(dict(meta=dict(epoch=1), state_dict=state), path)
     k = 3
-    model = GroupNetResNet(depth=18, num_bases=k, decomposition=decomposition,
-                           init_cfg=dict(type='Pretrained', checkpoint=path))
-    model.init_weights()
-    sd = model.state_dict()
-    torch.testing.assert_close(sd['conv1.weight'], fp['conv1.weight'])
+    models = {noise: GroupNetResNet(depth=18, num_bases=k, decomposition=decomposition,
+                                    init_cfg=dict(type='Pretrained', checkpoint=path,
+                                                  **({} if noise is None else
+                                                     dict(base_noise=noise))))
+              for noise in (0.0, None)}
+    for m in models.values():
+        m.init_weights()
+    exact, noisy = models[0.0].state_dict(), models[None].state_dict()
+    torch.testing.assert_close(exact['conv1.weight'], fp['conv1.weight'])
+    torch.testing.assert_close(noisy['conv1.weight'], fp['conv1.weight'])
     for key in ['layer1.0.conv1.weight', 'layer3.0.bn2.running_var', 'layer4.1.bn1.weight',
                 'layer2.0.downsample.0.weight', 'layer2.0.downsample.1.bias']:
         c = fp[key].shape[0]
         # Group-wise: every conv and BN holds K bases. Layer-wise: only the convs do.
         is_conv = key.endswith('conv1.weight') or 'downsample.0' in key
         bases = k if decomposition == 'group' or is_conv else 1
-        assert sd[key].shape[0] == bases * c
+        assert exact[key].shape[0] == noisy[key].shape[0] == bases * c
         for base in range(bases):
-            torch.testing.assert_close(sd[key][base * c:(base + 1) * c], fp[key])
+            rows = slice(base * c, (base + 1) * c)
+            torch.testing.assert_close(exact[key][rows], fp[key])
+            if base == 0 or not is_conv:  # base 0 and the BN are exact copies
+                torch.testing.assert_close(noisy[key][rows], fp[key])
+            else:  # base k > 0 of a conv: the copy plus noise of 0.1 x the layer's std
+                diff = noisy[key][rows] - fp[key]
+                assert 0.05 < float(diff.std() / fp[key].std()) < 0.15, key
+
+
+def _train_steps(model, steps=8):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        x = torch.randn(4, 3, 32, 32, generator=g)
+        y = model(x)[-1].mean((2, 3))
+        loss = ((y - torch.randn(y.shape, generator=g)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize('base_noise,shifts', [(None, False), (0.0, True)])
+def test_bases_differ_after_training_from_a_full_precision_copy(tmp_path, base_noise, shifts):
+    """Defect: K exact copies of one full-precision model stay K identical bases under Adam.
+    The default perturbation of bases k > 0 (or per-base thresholds) makes them differ; the
+    diagnostic measures it (1.0 = identical)."""
+    fp = small(num_bases=1).state_dict()  # a "full-precision" ResNet-18 of width 8
+    path = tmp_path / 'fp.pth'
+    torch.save(fp, path)
+    conv = groupnet_conv_cfg(base_shifts=True) if shifts else groupnet_conv_cfg()
+
+    def build(noise):
+        init = dict(type='Pretrained', checkpoint=str(path))
+        if noise is not None:
+            init['base_noise'] = noise
+        torch.manual_seed(0)
+        m = small(num_bases=3, conv_cfg=conv, init_cfg=init)
+        m.init_weights()
+        return m
+
+    copies = build(0.0) if shifts else build(0.0)
+    baseline = small(num_bases=3, init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                                base_noise=0.0))
+    baseline.init_weights()
+    assert mean_base_agreement(baseline) == 1.0
+    _train_steps(baseline)
+    stuck = mean_base_agreement(baseline)
+    model = build(base_noise)
+    start = mean_base_agreement(model)
+    _train_steps(model)
+    after = mean_base_agreement(model)
+    agreement = base_agreement(model)
+    assert set(agreement) >= {'layer1.0.conv1', 'layer4.1.conv2', 'layer2.0.downsample.0'}
+    if shifts:
+        assert start == 1.0  # same weights; the thresholds alone make the bases diverge
+    else:
+        assert start < 0.99
+    assert after < stuck - 0.01, (after, stuck)
+    del copies
 
 
 def test_expand_to_bases_reports_and_refuses():
@@ -209,6 +461,21 @@ def test_expand_to_bases_reports_and_refuses():
     assert out['a'].shape == (6, 2) and missing == ['new'] and unexpected == ['fc.weight']
     with pytest.raises(ValueError, match="cannot map a"):
         expand_to_bases({'a': torch.ones(4, 2)}, target)
+    with pytest.raises(ValueError, match='base_noise'):
+        expand_to_bases({}, target, base_noise=-1)
+    # the noise is deterministic (seeded) and only touches conv weights (4-d)
+    conv = {'w': torch.randn(2, 2, 3, 3)}
+    a = expand_to_bases(conv, {'w': torch.zeros(6, 2, 3, 3)}, base_noise=0.1)[0]['w']
+    b = expand_to_bases(conv, {'w': torch.zeros(6, 2, 3, 3)}, base_noise=0.1)[0]['w']
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(a[2:4], a[:2])
+    assert torch.equal(expand_to_bases({'b': torch.ones(3)}, {'b': torch.zeros(9)},
+                                       base_noise=0.1)[0]['b'], torch.ones(9))
+
+
+def test_pretrained_init_cfg_refuses_unknown_keys(tmp_path):
+    with pytest.raises(KeyError, match='base_nois'):
+        small(init_cfg=dict(type='Pretrained', checkpoint='x.pth', base_nois=0.1)).init_weights()
 
 
 @pytest.mark.parametrize('kwargs,error,match', [
@@ -225,6 +492,8 @@ def test_expand_to_bases_reports_and_refuses():
     (dict(soft_gate=True, decomposition='layer'), ValueError, 'soft_gate'),
     (dict(order=('act', 'add')), ValueError, 'order'),
     (dict(order=('norm', 'add'), act_cfg=dict(type='ReLU')), ValueError, 'act_cfg'),
+    (dict(conv_cfg=dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(
+        type='BaseShiftSign', num_bases=2))), ValueError, 'num_bases=2'),
 ])
 def test_bad_configs_fail_at_build_time(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -4,7 +4,4 @@
 _base_ = ['./bnn-r18_8xb32_in1k.py']
 
 model = dict(
-    backbone=dict(
-        conv_cfg=dict(_delete_=True, type='mmbnn.BinaryConv2d',
-                      act_binarizer=dict(type='STESign'),
-                      weight_binarizer=dict(type='XNORWeight'))))
+    backbone=dict(conv_cfg=dict(weight_binarizer=dict(_delete_=True, type='XNORWeight'))))

@@ -1,12 +1,6 @@
-# Bi-Real Net-18 (width 16): ApproxSign, XNOR weights, binary conv -> BN -> add (no activation),
-# avgpool + real 1x1 downsample.
-_base_ = ['./groupnet-r18-w16-1b_1xb64_digits.py']
+# Bi-Real Net-18 (width 16, CIFAR stem): ../_base_/models/birealnet-r18.py on the digits.
+_base_ = ['../_base_/models/birealnet-r18.py', './_base_digits.py']
 
 model = dict(
-    backbone=dict(
-        downsample='avgpool',
-        conv_cfg=dict(_delete_=True, type='mmbnn.BinaryConv2d',
-                      act_binarizer=dict(type='ApproxSign'),
-                      weight_binarizer=dict(type='XNORWeight')),
-        act_cfg=None,
-        order=('norm', 'add')))
+    backbone=dict(stem='cifar', stem_channels=16, base_channels=16),
+    head=dict(num_classes=10, in_channels=128, topk=(1, )))

@@ -1,10 +1,8 @@
-# BNN ResNet-18 (width 16): sign activations with the clipped STE, sign weights without a scale;
-# XNOR-Net's block order (binary conv -> ReLU -> BN -> add) and a real 1x1 downsample.
-_base_ = ['./groupnet-r18-w16-1b_1xb64_digits.py']
+# BNN ResNet-18 (width 16, CIFAR stem): ../_base_/models/bnn-r18.py on the digits (sign
+# activations with the clipped STE, sign weights without a scale; binary conv -> ReLU -> BN -> add,
+# real 1x1 downsample). The XNOR-Net file inherits this one.
+_base_ = ['../_base_/models/bnn-r18.py', './_base_digits.py']
 
 model = dict(
-    backbone=dict(
-        downsample='real',
-        conv_cfg=dict(_delete_=True, type='mmbnn.BinaryConv2d',
-                      act_binarizer=dict(type='STESign'),
-                      weight_binarizer=dict(type='SignWeight'))))
+    backbone=dict(stem='cifar', stem_channels=16, base_channels=16),
+    head=dict(num_classes=10, in_channels=128, topk=(1, )))

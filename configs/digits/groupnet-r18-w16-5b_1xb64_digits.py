@@ -1,4 +1,9 @@
-# Group-Net ResNet-18 (width 16) with K=5 binary bases per group (group decomposition).
-_base_ = ['./groupnet-r18-w16-1b_1xb64_digits.py']
+# Group-Net ResNet-18 (width 16, CIFAR stem) with K=5 binary bases per group: the model of
+# ../_base_/models/groupnet-r18.py (Group-Net's block and conv, +1 padding, binary 1x1
+# downsample; stem conv -> BN without ReLU) on the digits (./_base_digits.py). The K=1 and K=3
+# files inherit this one.
+_base_ = ['../_base_/models/groupnet-r18.py', './_base_digits.py']
 
-model = dict(backbone=dict(num_bases=5))
+model = dict(
+    backbone=dict(num_bases=5, stem='cifar', stem_channels=16, base_channels=16),
+    head=dict(num_classes=10, in_channels=128, topk=(1, )))

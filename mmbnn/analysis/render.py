@@ -76,6 +76,9 @@ def summary_tables(summary: ModelSummary) -> Tuple[Table, Table]:
     totals.add_row('OPs', _sci(summary.ops), f'BOPs / {BOPS_PER_OP} + FLOPs')
     totals.add_row('Binary MACs', f'{100 * summary.binary_mac_share:.2f} %',
                    ', '.join(f'{k}: {_sci(v)}' for k, v in summary.macs_by_precision.items()))
+    if summary.base_agreement is not None:
+        totals.add_row('Base agreement', f'{100 * summary.base_agreement:.2f} %',
+                       'weight signs equal in two bases of a K-base layer (100: identical)')
     if sparse:
         totals.add_row('Active binary weights', f'{100 * summary.active_fraction:.2f} %',
                        'of the weights of sparse layers')

@@ -33,6 +33,8 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from mmbnn.binarizers.base import FULL_PRECISION_BITS, BaseBinarizer
+from mmbnn.layers.multi_base_conv import explicit_bases
+from .base_agreement import mean_base_agreement
 from mmbnn.binarizers.sparse import layer_sparsity
 
 __all__ = ['LayerSummary', 'ModelSummary', 'summarize', 'MAC_OP_HANDLES', 'BITS_PER_KB',
@@ -179,10 +181,14 @@ class ModelSummary:
         input_shape (list[int]): Shape of the input analysed, batch of one included.
         rows (list[LayerSummary]): One per module with parameters or MACs of its own, in the
             order of ``model.named_modules()``.
+        base_agreement (float, optional): See below.
     """
     model: str
     input_shape: List[int]
     rows: List[LayerSummary] = field(default_factory=list)
+    #: Mean sign agreement between the bases of K-base layers (None: no such layer), see
+    #: :func:`mmbnn.analysis.base_agreement`.
+    base_agreement: Optional[float] = None
 
     @property
     def params_by_bits(self) -> Dict[int, int]:
@@ -274,7 +280,8 @@ class ModelSummary:
             bops=self.bops, flops=self.flops, ops=self.ops,
             binary_mac_share=self.binary_mac_share, active_fraction=self.active_fraction,
             sparse_size_kb=self.sparse_size_kb, sparse_bops=self.sparse_bops,
-            sparse_flops=self.sparse_flops, sparse_ops=self.sparse_ops)
+            sparse_flops=self.sparse_flops, sparse_ops=self.sparse_ops,
+            base_agreement=self.base_agreement)
 
     def to_dict(self) -> dict:
         """JSON-ready: bit widths as string keys (``{'1': n1, '32': n32}``)."""
@@ -407,7 +414,7 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224),
     handles = [m.register_forward_hook(record) for m in model.modules()]
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), explicit_bases():
             counts = analyzer.by_module_and_operator()
     finally:
         for h in handles:
@@ -454,7 +461,8 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224),
             output_shape=shape, params=params, macs=n_macs // batch, calls=calls,
             sparsity=layer_sparsity(module)))
 
-    summary = ModelSummary(model=type(model).__name__, input_shape=list(inputs.shape), rows=rows)
+    summary = ModelSummary(model=type(model).__name__, input_shape=list(inputs.shape), rows=rows,
+                           base_agreement=mean_base_agreement(model))
     total_macs = int(macs.get('model', 0)) // batch
     if summary.macs != total_macs:  # every MAC belongs to exactly one row
         raise RuntimeError(f'MACs of the rows ({summary.macs}) differ from the model total '

@@ -89,14 +89,41 @@ class LayerScaleWeight(WeightBinarizer):
 
     ``q(w) = alpha sign(w)``; identity straight-through gradient for the sign, exact gradient
     for the scale: ``dL/dw = alpha g + d|w|/dw / N sum(g sign(w))`` (``d|w|/dw = 0`` at 0).
-    ``binary_parts``: ``(sign(w), alpha, None)``, ``alpha`` 0-d. No arguments.
+    With ``num_bases=K`` the weight holds the K bases of a Group-Net layer base-major (output
+    channels ``[k C_out/K, (k+1) C_out/K)`` are base k, as in a grouped K-base conv) and each
+    base gets its own alpha_k = mean |w_k|: one scale per layer of every base, as the official
+    code's separate per-base convs have.
+    ``binary_parts``: ``(sign(w), alpha, None)``, ``alpha`` 0-d, or ``(K, 1, ...)`` expanded to
+    ``(C_out, 1, ...)`` with ``num_bases > 1``.
+
+    Args:
+        num_bases (int): K, the bases stacked along the output channels. Default: 1.
     """
 
+    def __init__(self, num_bases: int = 1):
+        super().__init__()
+        if not isinstance(num_bases, int) or isinstance(num_bases, bool) or num_bases < 1:
+            raise ValueError(f'num_bases must be an int >= 1, got {num_bases!r}')
+        self.num_bases = num_bases
+
+    def _scale(self, w: torch.Tensor) -> torch.Tensor:
+        if self.num_bases == 1:
+            return w.abs().mean()
+        if w.shape[0] % self.num_bases:
+            raise ValueError(f'LayerScaleWeight(num_bases={self.num_bases}) needs the output '
+                             f'channels ({w.shape[0]}) to be a multiple of num_bases')
+        per_base = w.abs().reshape(self.num_bases, -1).mean(1)
+        return per_base.repeat_interleave(w.shape[0] // self.num_bases).view(
+            -1, *([1] * (w.dim() - 1)))
+
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w.abs().mean() * ste_sign(w, None)
+        return self._scale(w) * ste_sign(w, None)
 
     def binary_parts(self, w):
-        return sign(w), w.abs().mean(), None
+        return sign(w), self._scale(w), None
+
+    def extra_repr(self) -> str:
+        return f'bits={self.bits}, num_bases={self.num_bases}'
 
 
 @MODELS.register_module()

@@ -1,9 +1,11 @@
 from .base_aggregation import BaseAggregator, split_bases
 from .binary_conv import BinaryConv2d
 from .binary_linear import BinaryLinear
-from .multi_base_conv import MultiBaseBinaryConv2d
+from .groupnet_conv import GROUPNET_CONV, groupnet_conv_cfg, with_num_bases
+from .multi_base_conv import MultiBaseBinaryConv2d, explicit_bases
 from .multi_dilation_conv import MultiDilationBinaryConv2d
 from .rprelu import LearnableBias, RPReLU
 
 __all__ = ['BinaryConv2d', 'BinaryLinear', 'MultiBaseBinaryConv2d', 'MultiDilationBinaryConv2d',
-           'BaseAggregator', 'split_bases', 'LearnableBias', 'RPReLU']
+           'BaseAggregator', 'split_bases', 'LearnableBias', 'RPReLU', 'GROUPNET_CONV',
+           'groupnet_conv_cfg', 'with_num_bases', 'explicit_bases']

@@ -44,18 +44,44 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
         self.pad_value = float(pad_value)
         self._init_binarizers(act_binarizer, weight_binarizer, in_channels, out_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.binarize_input(x)
-        weight = self.binarized_weight()
+    def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        """``conv(pad(b_a(x), pad_value), b_w(W)) + bias``. With ``num_shared_bases=K`` the layer
+        holds K bases as groups and ``x`` is their shared input, given once (see
+        :meth:`forward_shared`)."""
+        if num_shared_bases is not None:
+            return self.forward_shared(x, num_shared_bases)
+        return self._conv(self.binarize_input(x), self.binarized_weight(), self.bias, self.groups)
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+              groups: int) -> torch.Tensor:
+        """``conv(pad(x, pad_value), weight) + bias`` with this layer's geometry."""
         if self.padding_mode == 'zeros' and self.pad_value == 0:
-            return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
-                            self.groups)
+            return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, groups)
         if any(self._reversed_padding_repeated_twice):
             if self.padding_mode == 'zeros':
                 x = F.pad(x, self._reversed_padding_repeated_twice, value=self.pad_value)
             else:
                 x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-        return F.conv2d(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv2d(x, weight, bias, self.stride, 0, self.dilation, groups)
+
+    def shares_input(self) -> bool:
+        """Whether K bases stacked along the input channels binarize a shared input alike: the
+        activation binarizer has no per-channel state (no threshold per base or channel)."""
+        return getattr(self.act_binarizer, 'channels', None) is None
+
+    def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
+        """``forward(x.repeat(1, K, 1, 1))`` for a layer holding K bases as groups, computed as
+        ONE dense conv of the input binarized once: with ``groups = K g`` the weight
+        ``(K C_out, C_in / (K g), kh, kw)`` is also the weight of a conv with ``g`` groups over
+        the un-repeated input, whose output is base-major, as the grouped conv's."""
+        if self.groups % num_bases or x.shape[1] * num_bases != self.in_channels:
+            raise ValueError(f'forward_shared: {x.shape[1]} input channels x K={num_bases} '
+                             f'bases do not match in_channels={self.in_channels}, '
+                             f'groups={self.groups}')
+        if not self.shares_input():
+            return self.forward(x.repeat(1, num_bases, *([1] * (x.dim() - 2))))
+        return self._conv(self.binarize_input(x), self.binarized_weight(), self.bias,
+                          self.groups // num_bases)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

@@ -118,27 +118,43 @@ class MultiDilationBinaryConv2d(BinaryConv2d):
                 runs.append((k, 1))
         return runs
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.binarize_input(x)
+    def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        if num_shared_bases is not None:
+            return self.forward_shared(x, num_shared_bases)
+        return self._forward_runs(self.binarize_input(x), shared=False)
+
+    def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
+        """``forward(x.repeat(1, K, 1, 1))``: the input binarized once, and each run of bases
+        with the same rate as one dense conv over it (see :meth:`BinaryConv2d.forward_shared`)."""
+        if num_bases != self.num_bases or x.shape[1] * num_bases != self.in_channels:
+            raise ValueError(f'forward_shared: {x.shape[1]} input channels x K={num_bases} do '
+                             f'not match in_channels={self.in_channels} with '
+                             f'{self.num_bases} bases')
+        if not self.shares_input():
+            return self.forward(x.repeat(1, num_bases, *([1] * (x.dim() - 2))))
+        return self._forward_runs(self.binarize_input(x), shared=True)
+
+    def _forward_runs(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
         weight = self.binarized_weight()
         cin = self.in_channels // self.num_bases
         cout = self.out_channels // self.num_bases
         g = self.groups // self.num_bases
         outs = []
         for first, n in self._runs:
-            xs = x[:, first * cin:(first + n) * cin]
+            xs = x if shared else x[:, first * cin:(first + n) * cin]
             ws = weight[first * cout:(first + n) * cout]
             bs = None if self.bias is None else self.bias[first * cout:(first + n) * cout]
             d, (ph, pw) = self.dilations[first], self.base_paddings[first]
+            groups = g if shared else g * n
             if self.padding_mode == 'zeros' and self.pad_value == 0:
-                outs.append(F.conv2d(xs, ws, bs, self.stride, (ph, pw), d, g * n))
+                outs.append(F.conv2d(xs, ws, bs, self.stride, (ph, pw), d, groups))
                 continue
             if ph or pw:
                 if self.padding_mode == 'zeros':
                     xs = F.pad(xs, (pw, pw, ph, ph), value=self.pad_value)
                 else:
                     xs = F.pad(xs, (pw, pw, ph, ph), mode=self.padding_mode)
-            outs.append(F.conv2d(xs, ws, bs, self.stride, 0, d, g * n))
+            outs.append(F.conv2d(xs, ws, bs, self.stride, 0, d, groups))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
     def extra_repr(self) -> str:

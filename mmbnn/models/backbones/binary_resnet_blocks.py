@@ -1,17 +1,18 @@
 """Residual blocks of binary ResNets: one class each for the basic block and the bottleneck.
 
-A block is a chain of *units*, ``unit = conv -> [act | norm | add shortcut]`` in a configurable
-order, so one class covers the variants in the literature:
-
-- Group-Net (official code): ``order=('act', 'norm', 'add')`` with ReLU, a shortcut per conv.
-- Bi-Real Net: ``order=('norm', 'add')``, no activation, a shortcut per conv.
-- ReActNet: ``order=('norm', 'add', 'act')`` with RPReLU.
+A block is a chain of *units* (:func:`~mmbnn.models.utils.unit_post`:
+``conv -> [act | norm | add shortcut]`` in a configurable order), so one class covers Group-Net,
+Bi-Real Net and ReActNet-style blocks.
 
 With ``groups=K`` a block holds the K bases of a Group-Net group as grouped convolutions over
 K*C channels (its BN is per base and channel); with ``groups=1`` it is a single binary network.
-With ``base_dilations=(d_1, ..., d_K)`` the 3x3 convs give base k the dilation rate d_k (Binary
-Parallel Atrous Convolution, :class:`~mmbnn.layers.MultiDilationBinaryConv2d`); the weights and
-their state-dict keys are those of the grouped conv.
+``forward(x, num_shared_bases=K)`` takes the group's input ONCE (C channels) when all K bases
+see the same input: the first conv and the downsample conv then run as one dense conv of the
+input binarized once (:func:`~mmbnn.models.utils.conv_shared`), which gives what the grouped
+conv over the input repeated K times gives. With ``base_dilations=(d_1, ..., d_K)`` the 3x3
+convs give base k the dilation rate d_k (Binary Parallel Atrous Convolution,
+:class:`~mmbnn.layers.MultiDilationBinaryConv2d`); the weights and their state-dict keys are
+those of the grouped conv.
 """
 from typing import Optional, Sequence
 
@@ -22,10 +23,9 @@ from torch import nn
 
 from mmbnn.layers import BinaryConv2d, MultiDilationBinaryConv2d
 from mmbnn.registry import MODELS, build_with_channels
+from ..utils.binary_unit import check_order, conv_shared, unit_post
 
-__all__ = ['BinaryBasicBlock', 'BinaryBottleneck', 'VALID_ORDER_OPS', 'build_conv3x3']
-
-VALID_ORDER_OPS = ('act', 'norm', 'add')
+__all__ = ['BinaryBasicBlock', 'BinaryBottleneck', 'build_conv3x3']
 
 
 def build_conv3x3(conv_cfg: dict, in_channels: int, out_channels: int, stride: int = 1,
@@ -55,14 +55,7 @@ class _BinaryBlock(BaseModule):
     def __init__(self, order: Sequence[str], act_cfg: Optional[dict],
                  norm_cfg: dict, init_cfg=None):
         super().__init__(init_cfg)
-        bad = [op for op in order if op not in VALID_ORDER_OPS]
-        if bad or len(set(order)) != len(order) or 'norm' not in order:
-            raise ValueError(f'order must be distinct ops from {VALID_ORDER_OPS} including '
-                             f"'norm', got {tuple(order)}")
-        if ('act' in order) != (act_cfg is not None):
-            raise ValueError(f"order {tuple(order)} and act_cfg={act_cfg} disagree: an 'act' "
-                             f'step needs an act_cfg and an act_cfg needs an act step')
-        self.order = tuple(order)
+        self.order = check_order(order, act_cfg)
         self.act_cfg = act_cfg
         self.norm_cfg = norm_cfg
 
@@ -73,15 +66,22 @@ class _BinaryBlock(BaseModule):
         if self.act_cfg is not None:
             self.add_module(f'act{index}', build_with_channels(self.act_cfg, channels))
 
-    def _unit(self, index: int, x: torch.Tensor, shortcut: Optional[torch.Tensor]):
-        out = getattr(self, f'conv{index}')(x)
-        for op in self.order:
-            if op == 'norm':
-                out = getattr(self, f'bn{index}')(out)
-            elif op == 'act':
-                out = getattr(self, f'act{index}')(out)
-            elif shortcut is not None:
-                out = out + shortcut
+    def _unit(self, index: int, x: torch.Tensor, shortcut: Optional[torch.Tensor],
+              num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        conv = getattr(self, f'conv{index}')
+        out = conv(x) if num_shared_bases is None else conv_shared(conv, x, num_shared_bases)
+        return unit_post(out, self.order, getattr(self, f'act{index}', None),
+                         getattr(self, f'bn{index}'), shortcut)
+
+    def _identity(self, x: torch.Tensor, num_shared_bases: Optional[int]) -> torch.Tensor:
+        if self.downsample is None:
+            return x  # C channels when shared: added to every base (add_shortcut)
+        if num_shared_bases is None:
+            return self.downsample(x)
+        conv, *rest = self.downsample
+        out = conv_shared(conv, x, num_shared_bases)
+        for m in rest:
+            out = m(out)
         return out
 
 
@@ -99,7 +99,8 @@ class BinaryBasicBlock(_BinaryBlock):
         base_dilations (Sequence[int], optional): One dilation per base for both 3x3 convs
             (BPAC; ``groups`` must be a multiple of its length); overrides ``dilation``.
             Default: None.
-        downsample (nn.Module, optional): Shortcut of the first unit when shapes change.
+        downsample (nn.Sequential, optional): Shortcut of the first unit when shapes change:
+            (conv, norm).
         conv_cfg (dict): Binary conv config. norm_cfg (dict): Norm config.
         act_cfg (dict, optional): Activation config (``ReLU``, ``mmbnn.RPReLU``...).
         order (Sequence[str]): Steps after each conv. Default: ('act', 'norm', 'add').
@@ -121,9 +122,10 @@ class BinaryBasicBlock(_BinaryBlock):
         self._make_post(2, out_channels)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self._unit(1, x, identity)
+    def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        """``x``: (N, in_channels, H, W), or (N, in_channels / K, H, W) with
+        ``num_shared_bases=K`` when the K bases share their input."""
+        out = self._unit(1, x, self._identity(x, num_shared_bases), num_shared_bases)
         return self._unit(2, out, out)
 
 
@@ -154,8 +156,9 @@ class BinaryBottleneck(_BinaryBlock):
         self.downsample = downsample
         self.stride = stride
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self._unit(1, x, None)
+    def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        """As :meth:`BinaryBasicBlock.forward`."""
+        identity = self._identity(x, num_shared_bases)
+        out = self._unit(1, x, None, num_shared_bases)
         out = self._unit(2, out, out if self.stride == 1 else None)
         return self._unit(3, out, identity)

@@ -2,20 +2,19 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmbnn.layers import BaseAggregator
-from mmbnn.registry import MODELS
-from ..utils.fp_init import load_full_precision
+from mmbnn.layers import GROUPNET_CONV, BaseAggregator, with_num_bases
+from mmbnn.registry import MODELS, build_with_channels
+from ..utils.fp_init import DEFAULT_BASE_NOISE, load_full_precision
 from .binary_resnet_blocks import BinaryBasicBlock, BinaryBottleneck
+from .groupnet_stage import GroupNetStage
 
-__all__ = ['GroupNetResNet', 'PooledConv2d', 'BPAC_DILATIONS']
-
-GROUPNET_CONV = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
-                     weight_binarizer=dict(type='XNORWeight'))
+__all__ = ['GroupNetResNet', 'PooledConv2d', 'GroupedConv2d', 'BPAC_DILATIONS']
 
 #: Group-Net's Binary Parallel Atrous Convolution rates for K = 5 bases (the paper's and its
 #: official code's): stages 1-2 keep their dilation, stage 3 gives the five bases rates 2..6 and
@@ -23,7 +22,21 @@ GROUPNET_CONV = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxS
 BPAC_DILATIONS = (None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))
 
 
-class PooledConv2d(nn.Conv2d):
+class GroupedConv2d(nn.Conv2d):
+    """A real ``nn.Conv2d`` (the backbone's ``'real'`` downsample) that also takes the K bases'
+    shared input once: ``forward(x, num_shared_bases=K)`` equals ``forward(x.repeat(1, K, 1, 1))``
+    and runs as one dense conv (the grouped weight is a dense one over the shared input)."""
+
+    def forward(self, x, num_shared_bases: Optional[int] = None):
+        if num_shared_bases is None:
+            return super().forward(x)
+        if self.groups % num_shared_bases or self.padding_mode != 'zeros':
+            return super().forward(x.repeat(1, num_shared_bases, 1, 1))
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups // num_shared_bases)
+
+
+class PooledConv2d(GroupedConv2d):
     """``conv1x1(avgpool(x))``: Bi-Real Net's real downsample shortcut. The conv keeps its
     ``weight`` key (``downsample.0.weight``), so full-precision weights still load into it."""
 
@@ -31,8 +44,8 @@ class PooledConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1, groups=groups, bias=False)
         self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
 
-    def forward(self, x):
-        return super().forward(self.pool(x))
+    def forward(self, x, num_shared_bases: Optional[int] = None):
+        return super().forward(self.pool(x), num_shared_bases)
 
 
 @MODELS.register_module()
@@ -45,8 +58,15 @@ class GroupNetResNet(BaseModule):
     ``decomposition='layer'`` every conv is approximated by K binary convs summed at once
     (:class:`~mmbnn.layers.MultiBaseBinaryConv2d`). K = 1 is a plain binary ResNet, which with
     the matching ``conv_cfg``, ``order`` and ``downsample`` gives BNN, XNOR-Net, Bi-Real Net,
-    IR-Net and ReActNet-style ResNets. The stem stays full precision; the classifier belongs to
-    the head. Module names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
+    IR-Net and ReActNet-style ResNets (K = 1 has no lambda: the block's output is the base's).
+    The stem stays full precision; the classifier belongs to the head. Each stage is a
+    :class:`~mmbnn.models.backbones.GroupNetStage`, which passes ``(x, own bases)`` from group to
+    group.
+
+    The stem ends WITHOUT an activation by default (``stem_act_cfg=None``), as Group-Net's
+    official code (conv -> max-pool -> BN), Bi-Real Net, Real-to-Binary and BiDet have it: after a
+    ReLU every input of the first binary conv would be >= 0, sign() (with sign(0) = +1) would map
+    all of it to +1, and that conv's output would be the same for every image. Module names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
     ``layer1.0.downsample.0``...), so full-precision checkpoints map onto every base.
 
     Args:
@@ -60,8 +80,10 @@ class GroupNetResNet(BaseModule):
         downsample (str): Shortcut when the shape changes: ``'binary'`` (binary 1x1 conv + BN, as
             Group-Net's code), ``'real'`` (real 1x1 conv + BN) or ``'avgpool'`` (avgpool + real
             1x1 conv + BN, Bi-Real). Default: ``'binary'``.
-        conv_cfg (dict): Binary conv of the blocks. Default: ApproxSign activations and XNOR
-            weights (sign times mean |w| per output channel).
+        conv_cfg (dict): Binary conv of the blocks; binarizers that take ``num_bases`` (per-base
+            scales, per-base thresholds) get K. Default: Group-Net's,
+            :data:`~mmbnn.layers.GROUPNET_CONV` (ApproxSign activations, XNOR weights, +1
+            padding); :func:`~mmbnn.layers.groupnet_conv_cfg` gives its variants.
         norm_cfg (dict): Norm layers. Default: ``dict(type='BN', requires_grad=True)``.
         act_cfg (dict, optional): Activation in the blocks. Default: ``dict(type='ReLU')``.
         order (Sequence[str]): Steps after each binary conv. Default: ``('act', 'norm', 'add')``.
@@ -70,6 +92,11 @@ class GroupNetResNet(BaseModule):
         base_channels (int): Channels of stage 1. Default: 64.
         stem (str): ``'imagenet'`` (7x7/2 conv + max-pool), ``'cifar'`` (3x3/1 conv, no pool) or
             ``'deep'`` (three 3x3 convs + max-pool, as ResNetV1c). Default: ``'imagenet'``.
+        stem_act_cfg (dict, optional): Activation at the end of the stem. None (the paper's):
+            conv -> max-pool -> BN ('imagenet'), conv -> BN ('cifar'), the last conv -> BN ->
+            max-pool ('deep'), so the first binary conv sees signed inputs. A dict (e.g.
+            ``dict(type='ReLU')``, torchvision's stem): conv -> BN -> act [-> max-pool].
+            Default: None.
         strides (Sequence[int], optional): Stride of each stage. Default: 1 for the first, 2 for
             the others.
         dilations (Sequence[int], optional): Dilation of each stage. Default: all 1.
@@ -85,7 +112,10 @@ class GroupNetResNet(BaseModule):
         frozen_stages (int): Stages to freeze (-1: none, 0: the stem). Default: -1.
         norm_eval (bool): Keep BN layers in eval mode while training. Default: False.
         init_cfg (dict | list, optional): ``dict(type='Pretrained', checkpoint=...)`` copies a
-            full-precision ResNet (torchvision or mmpretrain keys) into every base.
+            full-precision ResNet (torchvision or mmpretrain keys) into every base; base k > 0
+            of every binary conv gets its copy perturbed by ``base_noise`` (default
+            ``DEFAULT_BASE_NOISE``) times the layer's std of Gaussian noise, so that the K bases
+            are not K identical copies (:func:`~mmbnn.models.utils.expand_to_bases`).
     """
     arch_settings = {
         20: (BinaryBasicBlock, (3, 3, 3)),  # the CIFAR ResNet-20 (use stem='cifar', width 16)
@@ -109,6 +139,7 @@ class GroupNetResNet(BaseModule):
                  stem_channels: int = 64,
                  base_channels: int = 64,
                  stem: str = 'imagenet',
+                 stem_act_cfg: Optional[dict] = None,
                  strides: Optional[Sequence[int]] = None,
                  dilations: Optional[Sequence[int]] = None,
                  base_dilations: Optional[Sequence[Optional[Sequence[int]]]] = None,
@@ -157,7 +188,7 @@ class GroupNetResNet(BaseModule):
         self.norm_eval = norm_eval
         self.norm_cfg = norm_cfg
         self.stem_type = stem
-        self._make_stem(in_channels, stem_channels, norm_cfg)
+        self._make_stem(in_channels, stem_channels, norm_cfg, stem_act_cfg)
 
         # Group decomposition: blocks see K*C channels in K conv groups, and every block has an
         # aggregator. Layer decomposition: K-base convs, blocks see C channels.
@@ -165,6 +196,8 @@ class GroupNetResNet(BaseModule):
         if decomposition == 'layer':
             conv_cfg = dict(conv_cfg, type='mmbnn.MultiBaseBinaryConv2d', num_bases=num_bases,
                             learn_scales=learn_scales)
+        else:
+            conv_cfg = with_num_bases(conv_cfg, num_bases)
         self.res_layers = []
         in_ch = stem_channels
         for i, num_blocks in enumerate(stage_blocks):
@@ -179,12 +212,12 @@ class GroupNetResNet(BaseModule):
                 b = block(in_ch * k, out_ch * k, stride=stride, dilation=dilations[i], groups=k,
                           downsample=ds, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
                           order=order, base_dilations=base_dilations[i])
-                if decomposition == 'group':
+                if decomposition == 'group' and num_bases > 1:
                     b.aggregate = BaseAggregator(num_bases, learn_scales=learn_scales,
-                                                 soft_gate=soft_gate and i > 0 and num_bases > 1)
+                                                 soft_gate=soft_gate and i > 0)
                 blocks.append(b)
                 in_ch = out_ch
-            self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
+            self.add_module(f'layer{i + 1}', GroupNetStage(*blocks))
             self.res_layers.append(f'layer{i + 1}')
         self.feat_dim = in_ch
 
@@ -214,7 +247,9 @@ class GroupNetResNet(BaseModule):
             checked.append(tuple(rates))
         return tuple(checked)
 
-    def _make_stem(self, in_channels, stem_channels, norm_cfg):
+    def _make_stem(self, in_channels, stem_channels, norm_cfg, act_cfg):
+        act = (lambda: build_with_channels(act_cfg, stem_channels)) if act_cfg else None
+        self.stem_act_cfg = act_cfg
         if self.stem_type == 'deep':
             mid = stem_channels // 2
             layers = []
@@ -222,7 +257,11 @@ class GroupNetResNet(BaseModule):
                                              (mid, stem_channels)]):
                 layers += [nn.Conv2d(cin, cout, 3, stride=2 if i == 0 else 1, padding=1,
                                      bias=False),
-                           build_norm_layer(norm_cfg, cout)[1], nn.ReLU(inplace=True)]
+                           build_norm_layer(norm_cfg, cout)[1]]
+                if i < 2:
+                    layers.append(nn.ReLU(inplace=True))
+                elif act is not None:
+                    layers.append(act())
             self.stem = nn.Sequential(*layers)
         else:
             imagenet = self.stem_type == 'imagenet'
@@ -230,9 +269,19 @@ class GroupNetResNet(BaseModule):
                                    stride=2 if imagenet else 1, padding=3 if imagenet else 1,
                                    bias=False)
             self.bn1 = build_norm_layer(norm_cfg, stem_channels)[1]
-            self.relu = nn.ReLU(inplace=True)
+            if act is not None:
+                self.stem_act = act()
         self.maxpool = (nn.MaxPool2d(3, stride=2, padding=1) if self.stem_type != 'cifar'
                         else nn.Identity())
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The full-precision stem (see ``stem_act_cfg`` for its order)."""
+        if self.stem_type == 'deep':
+            return self.maxpool(self.stem(x))
+        x = self.conv1(x)
+        if self.stem_act_cfg is None:  # the paper's: conv -> max-pool -> BN, signed output
+            return self.bn1(self.maxpool(x))
+        return self.maxpool(self.stem_act(self.bn1(x)))
 
     @staticmethod
     def _make_downsample(kind, in_ch, out_ch, stride, groups, conv_cfg, norm_cfg):
@@ -240,26 +289,16 @@ class GroupNetResNet(BaseModule):
             conv = build_conv_layer(conv_cfg, in_ch, out_ch, 1, stride=stride, groups=groups,
                                     bias=False)
         elif kind == 'real':
-            conv = nn.Conv2d(in_ch, out_ch, 1, stride=stride, groups=groups, bias=False)
+            conv = GroupedConv2d(in_ch, out_ch, 1, stride=stride, groups=groups, bias=False)
         else:
             conv = PooledConv2d(in_ch, out_ch, stride, groups=groups)
         return nn.Sequential(conv, build_norm_layer(norm_cfg, out_ch)[1])
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if self.stem_type == 'deep':
-            x = self.stem(x)
-        else:
-            x = self.relu(self.bn1(self.conv1(x)))
-        x = self.maxpool(x)
-        outs = []
-        own = None  # the previous group's per-base outputs, for soft connections
+        x = self.forward_stem(x)
+        outs, own = [], None  # own: the last group's per-base outputs (soft connections)
         for i, name in enumerate(self.res_layers):
-            for block in getattr(self, name):
-                if self.decomposition == 'group':
-                    bases = block(block.aggregate.expand(x, own))
-                    x, own = block.aggregate(bases), bases
-                else:
-                    x = block(x)
+            x, own = getattr(self, name)(x, own)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
@@ -267,7 +306,13 @@ class GroupNetResNet(BaseModule):
     def init_weights(self):
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            load_full_precision(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
+            unknown = set(init_cfg) - {'type', 'checkpoint', 'prefix', 'base_noise', 'map_location'}
+            if unknown:
+                raise KeyError(f'GroupNetResNet init_cfg (Pretrained) got unknown keys '
+                               f'{sorted(unknown)}')
+            load_full_precision(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'),
+                                map_location=init_cfg.get('map_location', 'cpu'),
+                                base_noise=init_cfg.get('base_noise', DEFAULT_BASE_NOISE))
             self._is_init = True
             return
         super().init_weights()

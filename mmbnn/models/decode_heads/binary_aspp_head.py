@@ -7,15 +7,15 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.aspp_head import ASPPHead, ASPPModule
 from torch import nn
 
+from mmbnn.layers import GROUPNET_CONV
 from mmbnn.registry import MODELS
 
 __all__ = ['BinaryASPPHead', 'BINARY_BRANCH_CONV']
 
 #: The branches' conv: a layer-wise K-base binary conv (``sum_k lambda_k BinConv_k(x)``) with
-#: Group-Net's binarizers (ApproxSign activations, XNOR weights); ``num_bases`` comes from the head.
-BINARY_BRANCH_CONV = dict(type='mmbnn.MultiBaseBinaryConv2d',
-                          act_binarizer=dict(type='ApproxSign'),
-                          weight_binarizer=dict(type='XNORWeight'))
+#: Group-Net's conv (:data:`~mmbnn.layers.GROUPNET_CONV`: ApproxSign activations, XNOR weights,
+#: +1 padding); ``num_bases`` comes from the head.
+BINARY_BRANCH_CONV = dict(GROUPNET_CONV, type='mmbnn.MultiBaseBinaryConv2d')
 
 
 @MODELS.register_module()

@@ -8,8 +8,8 @@ from mmdet.models.utils import multi_apply
 from torch import nn
 
 from mmbnn.registry import MODELS
-from ..backbones.binary_resnet_blocks import VALID_ORDER_OPS
 from ..necks._binary_conv import binary_conv_cfg
+from ..utils.binary_unit import check_order, unit_post
 
 __all__ = ['GroupNetFCOSHead']
 
@@ -69,14 +69,7 @@ class GroupNetFCOSHead(FCOSHead):
         if kwargs.get('cls_predictor_cfg') is not None:
             raise ValueError('cls_predictor_cfg is not supported by GroupNetFCOSHead: conv_cls '
                              'is a full-precision nn.Conv2d')
-        order = tuple(order)
-        bad = [op for op in order if op not in VALID_ORDER_OPS]
-        if bad or len(set(order)) != len(order) or 'norm' not in order:
-            raise ValueError(f'order must be distinct ops from {VALID_ORDER_OPS} including '
-                             f"'norm', got {order}")
-        if ('act' in order) != (act_cfg is not None):
-            raise ValueError(f"order {order} and act_cfg={act_cfg} disagree: an 'act' step "
-                             'needs an act_cfg and an act_cfg needs an act step')
+        order = check_order(order, act_cfg)
         if norm_cfg is None:
             raise ValueError('GroupNetFCOSHead needs a norm_cfg: binary tower convs are '
                              'followed by a norm per level')
@@ -114,14 +107,8 @@ class GroupNetFCOSHead(FCOSHead):
                norms: nn.ModuleList, level: int) -> torch.Tensor:
         for conv, act, level_norms in zip(convs, acts, norms):
             out = conv(x)
-            for op in self.order:
-                if op == 'norm':
-                    out = level_norms[level](out)
-                elif op == 'act':
-                    out = act(out)
-                elif self.shortcut and out.shape == x.shape:
-                    out = out + x
-            x = out
+            shortcut = x if self.shortcut and out.shape == x.shape else None
+            x = unit_post(out, self.order, act, level_norms[level], shortcut)
         return x
 
     def forward(self, x: Tuple[torch.Tensor]

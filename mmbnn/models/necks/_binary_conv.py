@@ -3,7 +3,9 @@ from typing import Optional
 
 from torch import nn
 
-__all__ = ['binary_conv_cfg', 'is_sign_binarized']
+from mmbnn.layers import groupnet_conv_cfg
+
+__all__ = ['binary_conv_cfg', 'is_sign_binarized', 'DEFAULT_NUM_BASES']
 
 DEFAULT_NUM_BASES = 5
 
@@ -11,18 +13,17 @@ DEFAULT_NUM_BASES = 5
 def binary_conv_cfg(num_bases: Optional[int], conv_cfg: Optional[dict]) -> dict:
     """The conv config of a Group-Net neck or head.
 
-    ``conv_cfg=None``: K-base binary convs (layer-wise decomposition,
-    :class:`~mmbnn.layers.MultiBaseBinaryConv2d`) with Bi-Real's ApproxSign activations and XNOR
-    weights, ``K = num_bases`` (5 when None, as the paper). A given ``conv_cfg`` is used as it is;
-    ``num_bases`` must then be None or equal to its ``num_bases``.
+    ``conv_cfg=None``: Group-Net's conv (:data:`~mmbnn.layers.GROUPNET_CONV`: ApproxSign
+    activations, XNOR weights, +1 padding) as a layer-wise K-base conv
+    (:class:`~mmbnn.layers.MultiBaseBinaryConv2d`), ``K = num_bases`` (5 when None, as the paper).
+    A given ``conv_cfg`` is used as it is; ``num_bases`` must then be None or equal to its
+    ``num_bases``.
     """
     if conv_cfg is None:
         k = DEFAULT_NUM_BASES if num_bases is None else num_bases
-        if not isinstance(k, int) or k < 1:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f'num_bases must be an int >= 1, got {num_bases!r}')
-        return dict(type='mmbnn.MultiBaseBinaryConv2d', num_bases=k,
-                    act_binarizer=dict(type='ApproxSign'),
-                    weight_binarizer=dict(type='XNORWeight'))
+        return groupnet_conv_cfg(num_bases=k)
     conv_cfg = dict(conv_cfg)
     if num_bases is not None and conv_cfg.get('num_bases') != num_bases:
         raise ValueError(f'num_bases={num_bases} disagrees with conv_cfg={conv_cfg}: set K in '
