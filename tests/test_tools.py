@@ -104,3 +104,54 @@ def test_two_process_gloo_train_and_test(tiny_cls_root, tmp_path):
                 *data_root_options(tiny_cls_root)], env=env)
     log = proc.stdout + proc.stderr
     assert 'Epoch(test) [2/2]' in log and 'accuracy/top1' in log
+
+
+def load_train_tool():
+    from tiny_toolbox_data import load_tool
+    return load_tool('train.py')
+
+
+def test_auto_scale_lr(tiny_cls_root, tmp_path):
+    """--auto-scale-lr, as mmdet's: the config's lr x (1 process x batch 4) / base_batch_size."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(TINY_CLS)
+    expected = cfg.optim_wrapper.optimizer.lr * cfg.train_dataloader.batch_size / 16
+    runner = load_train_tool().main([
+        TINY_CLS, '--work-dir', str(tmp_path), '--auto-scale-lr',
+        *data_root_options(tiny_cls_root), 'train_cfg.max_iters=1', 'train_cfg.val_interval=10',
+        'auto_scale_lr.base_batch_size=16'])
+    # the schedulers record the lr they started from
+    assert runner.optim_wrapper.optimizer.param_groups[0]['initial_lr'] == pytest.approx(expected)
+    assert expected == pytest.approx(0.0025)
+
+
+def test_auto_scale_lr_needs_the_config_entry(tmp_path):
+    train = load_train_tool()
+    with pytest.raises(RuntimeError, match=r'Can not find "auto_scale_lr" or '
+                       r'"auto_scale_lr.enable" or "auto_scale_lr.base_batch_size" in your '
+                       r'configuration file'):
+        train.main([TINY_CLS, '--work-dir', str(tmp_path), '--auto-scale-lr'])
+    assert not os.listdir(tmp_path)
+
+
+def test_train_unknown_flag_as_argparse(capsys):
+    with pytest.raises(SystemExit) as e:
+        load_train_tool().main([TINY_CLS, '--scale-lr'])
+    assert e.value.code == 2
+    assert 'unrecognized arguments: --scale-lr' in capsys.readouterr().err
+
+
+def test_plot_logs_reads_the_runners_scalars(trained, tmp_path):
+    """tools/analysis/plot_logs.py on the scalars.json the Runner wrote while training the tiny
+    classifier: loss after iterations 1 and 2, accuracy after the validation at iteration 2."""
+    from tiny_toolbox_data import load_tool
+    plot_logs = load_tool('analysis', 'plot_logs.py')
+    first = sorted(d for d in trained.iterdir() if (d / 'vis_data' / 'scalars.json').is_file())[0]
+    out = tmp_path / 'curves.png'
+    data = plot_logs.main([str(first), '--keys', 'loss', 'top1', '--legend', 'tiny',
+                           '--out', str(out)])
+    assert out.stat().st_size > 10000
+    (_, xs, ys, val), = data['loss']
+    assert xs == [1, 2] and all(0 < y < 5 for y in ys) and not val
+    (_, xs, ys, val), = data['top1']  # accuracy/top1
+    assert xs == [2] and val and 0 <= ys[0] <= 100
