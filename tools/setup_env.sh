@@ -69,7 +69,9 @@ if ! have mmcv 2.1.0 || ! "$PY" -c "import mmcv.ops" 2>/dev/null; then
 fi
 
 "${PIP[@]}" "${STACK[@]}" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
-"${PIP[@]}" -e "$ROOT[tests]" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
+# mmbnn's setup.py imports torch to build its C++ kernels (mmbnn.ops._C): no build isolation,
+# and PEP 660 (--use-pep517) so that pip builds the extension in place
+"${PIP[@]}" --no-build-isolation --use-pep517 -e "$ROOT[tests]" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
 
 "$PY" - <<'PYEOF'
 import torch, mmcv, mmdet, mmseg, mmpretrain, mmengine, setuptools

@@ -1,0 +1,345 @@
+"""Inference modules that run binary layers on the bit-packed kernels of :mod:`mmbnn.ops`.
+
+Each takes the float input of the layer it replaces and returns what that layer returns (up to
+float rounding: the kernels sum integers, the simulation sums floats): it binarizes and packs
+the input (``bit = not (x - b >= 0)``, one threshold ``b`` per channel), runs the xor/popcount
+convolution and the fused epilogue ``y = post_scale * act(scale * dot + shift) + post_shift``
+(``scale`` the weight scale, ``shift`` the bias, and a following BN or ReLU folded in by
+:func:`mmbnn.deploy.fuse_epilogues`). They hold the weights as packed 64-bit words plus one
+scale and shift per output channel, never the float weights, and are eval-only.
+"""
+import weakref
+from typing import Optional
+
+import torch
+from torch import nn
+
+from mmbnn.ops import conv_output_size, num_words, pack_weights
+from mmbnn.ops.binary_conv import OUT_MODES, per_group_pairs
+from mmbnn.ops.bitpack import kernel_isa, load_kernels
+from .converters import NotConvertible, binary_weight, sign_threshold
+
+__all__ = ['BitPackedConv2d', 'BitPackedMultiBaseConv2d', 'BitPackedLinear', 'InferenceOnly',
+           'bn_affine']
+
+
+def bn_affine(bn: nn.Module):
+    """``(a, b)`` with ``bn(x) = a * x + b`` per channel for a BatchNorm in eval mode."""
+    inv = torch.rsqrt(bn.running_var.detach().float() + bn.eps)
+    a = inv if bn.weight is None else bn.weight.detach().float() * inv
+    b = -bn.running_mean.detach().float() * a
+    if bn.bias is not None:
+        b = b + bn.bias.detach().float()
+    return a, b
+
+
+class InferenceOnly(nn.Module):
+    """A module that only runs in eval mode: ``train(True)`` raises."""
+
+    def train(self, mode: bool = True):
+        if mode:
+            raise RuntimeError(f'{type(self).__name__} is a bit-packed inference module: a '
+                               'converted model cannot be trained (convert the trained model '
+                               'again instead)')
+        return super().train(False)
+
+
+class _Epilogue(InferenceOnly):
+    """``scale``/``shift`` per output channel, an optional ReLU and an optional post affine,
+    and the folding of a following BN or ReLU into them."""
+    relu: bool
+
+    def _output(self, y: torch.Tensor) -> torch.Tensor:
+        """Return ``y``, remembered for the check of the modules folded into this epilogue
+        (:class:`~mmbnn.deploy.fusion.FoldedInto`)."""
+        if self._guard_output:
+            self._last_output = weakref.ref(y)
+        return y
+
+    def _init_epilogue(self, channels: int):
+        self._guard_output = False
+        self.register_buffer('scale', torch.ones(channels))
+        self.register_buffer('shift', torch.zeros(channels))
+        self.register_buffer('post_scale', None)
+        self.register_buffer('post_shift', None)
+        self.relu = False
+
+    def can_fold(self, kind: str) -> bool:
+        """Whether a following ``'affine'`` (BN) or ``'relu'`` can fold into the epilogue."""
+        if kind == 'relu':
+            return not self.relu and self.post_scale is None
+        return self.post_scale is None
+
+    def fold_affine(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """Fold ``y -> a * y + b`` (per output channel) into the epilogue."""
+        if not self.can_fold('affine'):
+            raise RuntimeError('the epilogue already ends with an affine after its ReLU')
+        a, b = a.detach().float().reshape(-1), b.detach().float().reshape(-1)
+        if self.relu:
+            self.post_scale, self.post_shift = a.clone(), b.clone()
+        else:
+            self._fold_pre(a, b)
+
+    def _fold_pre(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        self.scale.mul_(a)
+        self.shift.mul_(a).add_(b)
+
+    def fold_relu(self) -> None:
+        """Fold ``y -> max(y, 0)`` into the epilogue."""
+        if not self.can_fold('relu'):
+            raise RuntimeError('the epilogue already has a ReLU or a post affine')
+        self.relu = True
+
+    def extra_repr(self) -> str:
+        return f', relu={self.relu}, post_affine={self.post_scale is not None}'
+
+
+class BitPackedConv2d(_Epilogue):
+    """A binary conv on the bit-packed kernels: ``conv(pad(sign(x - b), pad_value),
+    signs) * scale + shift`` (then ReLU and a post affine where fused).
+
+    Args:
+        in_channels, out_channels (int): Channels of the conv (K * C for K bases as groups).
+        kernel_size, stride: As for ``nn.Conv2d`` (ints or pairs).
+        padding, dilation: An int, a pair, or one of them per group (BPAC's bases).
+        groups (int): Conv groups.
+        pad_value (float): Value of the padded border after binarization (1: free; any other
+            value is corrected exactly). Default: 0.
+        threshold (bool): Whether the input binarizer has a per-channel threshold (RSign).
+        num_bases (int): K, when the groups hold K bases base-major that may share one input
+            (``forward(x, num_shared_bases=K)``). Default: 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, pad_value: float = 0.0, threshold: bool = False,
+                 num_bases: int = 1):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
+                             f'must be divisible by groups ({groups})')
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = (int(kh), int(kw))
+        self.stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+        self.pad_value = float(pad_value)
+        self.num_bases = num_bases
+        self._padding = per_group_pairs(padding, groups, 'padding')
+        self._dilation = per_group_pairs(dilation, groups, 'dilation')
+        # group 0's geometry as ints, for the output size (every group gives the same)
+        self._geometry0 = tuple(int(v) for v in (*self._padding[0], *self._dilation[0]))
+        words = num_words(in_channels // groups)
+        self.register_buffer('packed_weight',
+                             torch.zeros(out_channels, kh * kw * words, dtype=torch.int64))
+        self.register_buffer('threshold', torch.zeros(in_channels) if threshold else None)
+        self._init_epilogue(out_channels)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_conv(cls, conv: nn.Module, groups: Optional[int] = None, paddings=None,
+                  dilations=None, num_bases: int = 1) -> 'BitPackedConv2d':
+        """From a binary conv (``act_binarizer``, ``weight_binarizer``, ``weight``, ``bias``,
+        ``stride``, ``padding``, ``dilation``, ``groups``, ``pad_value``, ``padding_mode``);
+        ``groups`` overrides the conv's (the groups of its weight), ``paddings``/``dilations``
+        the conv's geometry with one pair per group."""
+        if getattr(conv, 'padding_mode', 'zeros') != 'zeros':
+            raise NotConvertible(f'padding_mode={conv.padding_mode!r} (the kernels pad with a '
+                                 'constant)')
+        weight = conv.weight
+        if weight.dim() != 4:
+            raise NotConvertible(f'weight of shape {tuple(weight.shape)} is not a 2-D conv\'s')
+        groups = int(conv.groups if groups is None else groups)
+        cout, cin_g, kh, kw = weight.shape
+        in_channels = cin_g * groups
+        if paddings is None:
+            left, right, top, bottom = conv._reversed_padding_repeated_twice
+            if left != right or top != bottom:
+                raise NotConvertible(f'asymmetric padding {conv.padding!r}')
+            paddings = (top, left)
+        if dilations is None:
+            dilations = tuple(conv.dilation)
+        threshold = sign_threshold(conv.act_binarizer, in_channels)
+        signs, scale = binary_weight(conv)
+        m = cls(in_channels, cout, (kh, kw), tuple(conv.stride), paddings, dilations, groups,
+                pad_value=getattr(conv, 'pad_value', 0.0), threshold=threshold is not None,
+                num_bases=num_bases)
+        with torch.no_grad():
+            m.packed_weight.copy_(pack_weights(signs))
+            m.scale.copy_(scale)
+            if conv.bias is not None:
+                m.shift.copy_(conv.bias.detach().float())
+            if threshold is not None:
+                m.threshold.copy_(threshold)
+        return m
+
+    # -- forward --------------------------------------------------------------------------
+    def _shares(self, k: int) -> bool:
+        """Whether K bases binarize one input alike (no threshold, or the same per base)."""
+        if self.threshold is None:
+            return True
+        t = self.threshold.view(k, -1)
+        return bool((t == t[:1]).all())
+
+    def pack(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        """The packed input: ``x`` (N, in_channels, H, W), or with ``num_shared_bases=K`` the
+        bases' shared input (N, in_channels / K, H, W), packed once when the bases binarize it
+        alike."""
+        load_kernels()
+        isa = kernel_isa()
+        if x.dtype != torch.float32:
+            x = x.float()
+        k = num_shared_bases or 1
+        if x.dim() != 4 or x.shape[1] * k != self.in_channels:
+            raise ValueError(f'{type(self).__name__} expects (N, {self.in_channels // k}, H, W) '
+                             f'inputs{" (shared by K=%d bases)" % k if k > 1 else ""}, got '
+                             f'{tuple(x.shape)}')
+        if k > 1 and self.groups % k:
+            raise ValueError(f'num_shared_bases={k} does not divide groups={self.groups}')
+        thr = self.threshold
+        if k > 1 and not self._shares(k):
+            x = x.repeat(1, k, 1, 1)
+            k = 1
+        if thr is not None and k > 1:
+            thr = thr[:self.in_channels // k]
+        return torch.ops.mmbnn.pack_activations(x, thr, self.groups // k, isa)
+
+    def run_packed(self, xp: torch.Tensor, out: str = 'float', out_threshold=None,
+                   out_groups: int = 1) -> torch.Tensor:
+        """The conv of packed activations (see :func:`mmbnn.ops.binary_conv2d`)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        h, w = xp.shape[1:3]
+        ph, pw, dh, dw = self._geometry0
+        oh = conv_output_size(h, kh, sh, ph, dh)
+        ow = conv_output_size(w, kw, sw, pw, dw)
+        return torch.ops.mmbnn.binary_conv2d(
+            xp, self.in_channels // self.groups, self.packed_weight, self.groups, [kh, kw],
+            [sh, sw], [oh, ow], self._padding, self._dilation, self.pad_value, OUT_MODES[out],
+            self.scale, self.shift, self.relu, self.post_scale, self.post_shift, out_threshold,
+            out_groups, kernel_isa())
+
+    def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+        y = self.run_packed(self.pack(x, num_shared_bases))
+        return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+
+    def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
+        """``forward(x.repeat(1, K, 1, 1))`` with the input packed once."""
+        return self(x, num_shared_bases=num_bases)
+
+    def extra_repr(self) -> str:
+        pads = self._padding.tolist()
+        dils = self._dilation.tolist()
+        geo = (f'padding={tuple(pads[0])}, dilation={tuple(dils[0])}'
+               if all(p == pads[0] for p in pads) and all(d == dils[0] for d in dils) else
+               f'paddings={[tuple(p) for p in pads]}, dilations={[tuple(d) for d in dils]}')
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, {geo}, groups={self.groups}, '
+                f'pad_value={self.pad_value}, threshold={self.threshold is not None}'
+                + super().extra_repr())
+
+
+class BitPackedMultiBaseConv2d(_Epilogue):
+    """A K-base binary conv ``sum_k lambda_k BinConv_k(x)`` on the kernels: the K bases run as
+    one grouped conv over the input packed once (or once per base with per-base thresholds),
+    ``lambda_k`` folded into each base's scale and shift, then the sum over the bases; ReLU and
+    a post affine (fused BN) apply after the sum.
+
+    Args:
+        conv (BitPackedConv2d): The K bases as ``groups = K * g`` over ``K * C`` channels.
+        num_bases (int): K.
+    """
+
+    def __init__(self, conv: BitPackedConv2d, num_bases: int):
+        super().__init__()
+        if conv.out_channels % num_bases:
+            raise ValueError(f'{conv.out_channels} output channels do not hold K={num_bases} '
+                             'bases')
+        self.conv = conv
+        self.num_bases = num_bases
+        self.in_channels = conv.in_channels // num_bases
+        self.out_channels = conv.out_channels // num_bases
+        self._init_epilogue(self.out_channels)
+        del self.scale, self.shift  # the bases' own scale and shift live in self.conv
+
+    def _fold_pre(self, a, b):
+        k = self.num_bases
+        self.conv.scale.view(k, -1).mul_(a)
+        self.conv.shift.view(k, -1).mul_(a)
+        self.conv.shift.view(k, -1)[0].add_(b)  # b once, not once per base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x, num_shared_bases=self.num_bases)
+        n, _, h, w = y.shape
+        y = y.view(n, self.num_bases, self.out_channels, h, w).sum(1)
+        if self.relu:
+            y = y.clamp_min_(0)
+        if self.post_scale is not None:
+            y = torch.addcmul(self.post_shift.view(1, -1, 1, 1), y,
+                              self.post_scale.view(1, -1, 1, 1))
+        return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f'num_bases={self.num_bases}' + super().extra_repr()
+
+
+class BitPackedLinear(_Epilogue):
+    """A binary linear layer on the kernels: a 1x1 binary conv over the rows of the input,
+    ``y = (sign(x - b) . signs) * scale + shift``.
+
+    Args:
+        in_features, out_features (int): As for ``nn.Linear``.
+        threshold (bool): Whether the input binarizer has a per-feature threshold.
+    """
+
+    def __init__(self, in_features: int, out_features: int, threshold: bool = False):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer('packed_weight', torch.zeros(out_features, num_words(in_features),
+                                                          dtype=torch.int64))
+        self.register_buffer('threshold', torch.zeros(in_features) if threshold else None)
+        self._init_epilogue(out_features)
+        self._zero = per_group_pairs(0, 1, 'padding')
+        self._one = per_group_pairs(1, 1, 'dilation')
+
+    @classmethod
+    def from_linear(cls, linear: nn.Module) -> 'BitPackedLinear':
+        """From a binary linear layer (``act_binarizer``, ``weight_binarizer``, ``weight``,
+        ``bias``)."""
+        if linear.weight.dim() != 2:
+            raise NotConvertible(f'weight of shape {tuple(linear.weight.shape)} is not a '
+                                 'linear layer\'s')
+        out_features, in_features = linear.weight.shape
+        threshold = sign_threshold(linear.act_binarizer, in_features)
+        signs, scale = binary_weight(linear)
+        m = cls(in_features, out_features, threshold=threshold is not None)
+        with torch.no_grad():
+            m.packed_weight.copy_(pack_weights(signs.view(out_features, in_features, 1, 1)))
+            m.scale.copy_(scale)
+            if linear.bias is not None:
+                m.shift.copy_(linear.bias.detach().float())
+            if threshold is not None:
+                m.threshold.copy_(threshold)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        load_kernels()
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f'{type(self).__name__} expects (..., {self.in_features}) inputs, '
+                             f'got {tuple(x.shape)}')
+        lead = x.shape[:-1]
+        rows = x.reshape(-1, self.in_features)
+        if rows.dtype != torch.float32:
+            rows = rows.float()
+        m = rows.shape[0]
+        # the rows as the pixels of one (1, C, M, 1) image: channels contiguous per pixel
+        xp = torch.ops.mmbnn.pack_activations(rows.t().unsqueeze(0).unsqueeze(-1),
+                                              self.threshold, 1, kernel_isa())
+        y = torch.ops.mmbnn.binary_conv2d(
+            xp, self.in_features, self.packed_weight, 1, [1, 1], [1, 1], [m, 1], self._zero,
+            self._one, 1.0, OUT_MODES['float'], self.scale, self.shift, self.relu,
+            self.post_scale, self.post_shift, None, 1, kernel_isa())
+        y = y.view(self.out_features, m).t().reshape(*lead, self.out_features)
+        return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return (f'in_features={self.in_features}, out_features={self.out_features}, '
+                f'threshold={self.threshold is not None}' + super().extra_repr())
+

@@ -1,0 +1,102 @@
+// Sparse binary convolution: 0/1 weight masks against packed {-1, +1} activations, visiting
+// only the (tap, word) pairs of each filter that hold an active weight (see bitpack.h).
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "bitpack.h"
+
+#define MMBNN_POPCNT __attribute__((target("popcnt")))
+
+namespace mmbnn {
+namespace {
+
+struct Entry {
+  int32_t tap, word, ones;  // ones: active weights in the mask word
+  uint64_t mask;
+};
+
+inline int popcount_swar(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
+}
+
+template <bool kHw>
+inline int popc(uint64_t x) {
+  if constexpr (kHw)
+    return __builtin_popcountll(x);
+  else
+    return popcount_swar(x);
+}
+
+template <bool kHw>
+inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& rows) {
+  const uint64_t* x = reinterpret_cast<const uint64_t*>(a.x);
+  const int64_t OHW = a.OH * a.OW;
+  // the window sums: one per output pixel, over the in-range taps
+  at::parallel_for(0, a.N * OHW, 64, [&](int64_t p0, int64_t p1) {
+    for (int64_t t = p0; t < p1; ++t) {
+      const int64_t n = t / OHW, oy = (t % OHW) / a.OW, ox = t % a.OW;
+      int64_t sum = 0;
+      for (int64_t ky = 0; ky < a.KH; ++ky) {
+        const int64_t iy = oy * a.stride_h - a.pad_h + ky * a.dil_h;
+        if (iy < 0 || iy >= a.H) continue;
+        for (int64_t kx = 0; kx < a.KW; ++kx) {
+          const int64_t ix = ox * a.stride_w - a.pad_w + kx * a.dil_w;
+          if (ix < 0 || ix >= a.W) continue;
+          const uint64_t* px = x + ((n * a.H + iy) * a.W + ix) * a.Wg;
+          sum += a.cin;
+          for (int64_t j = 0; j < a.Wg; ++j) sum -= 2 * popc<kHw>(px[j]);
+        }
+      }
+      a.window[t] = static_cast<int32_t>(sum);
+    }
+  });
+  at::parallel_for(0, a.N * a.Cout, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / a.Cout, o = r % a.Cout;
+      const std::vector<Entry>& es = rows[o];
+      int32_t* out = a.conv + r * OHW;
+      for (int64_t oy = 0; oy < a.OH; ++oy)
+        for (int64_t ox = 0; ox < a.OW; ++ox) {
+          int64_t sum = 0;
+          for (const Entry& e : es) {
+            const int64_t iy = oy * a.stride_h - a.pad_h + (e.tap / a.KW) * a.dil_h;
+            const int64_t ix = ox * a.stride_w - a.pad_w + (e.tap % a.KW) * a.dil_w;
+            if (iy < 0 || iy >= a.H || ix < 0 || ix >= a.W) continue;  // zero padding
+            const uint64_t w = x[((n * a.H + iy) * a.W + ix) * a.Wg + e.word];
+            sum += e.ones - 2 * popc<kHw>(w & e.mask);
+          }
+          out[oy * a.OW + ox] = static_cast<int32_t>(sum);
+        }
+    }
+  });
+}
+
+MMBNN_POPCNT void run_popcnt(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& r) {
+  run<true>(a, r);
+}
+
+}  // namespace
+
+void sparse_conv2d(const SparseConvArgs& a, Isa isa) {
+  const int64_t K = a.KH * a.KW * a.Wg;
+  std::vector<std::vector<Entry>> rows(a.Cout);  // the active (tap, word) pairs per filter
+  for (int64_t o = 0; o < a.Cout; ++o)
+    for (int64_t t = 0; t < a.KH * a.KW; ++t)
+      for (int64_t j = 0; j < a.Wg; ++j) {
+        const uint64_t m = static_cast<uint64_t>(a.mask[o * K + t * a.Wg + j]);
+        if (m)
+          rows[o].push_back(Entry{static_cast<int32_t>(t), static_cast<int32_t>(j),
+                                  popcount_swar(m), m});
+      }
+  if (isa == Isa::kGeneric)
+    run<false>(a, rows);
+  else
+    run_popcnt(a, rows);  // popcnt and avx2 CPUs: the scalar popcnt instruction
+}
+
+}  // namespace mmbnn

@@ -1,0 +1,115 @@
+"""Bit packing of activations and weights (mmbnn.ops): layout, sign(0) = +1, thresholds, every
+instruction set, any strides."""
+import os
+import re
+
+import pytest
+import torch
+
+from mmbnn.ops import (ISAS, available_isas, kernel_isa, pack_activations, pack_signs,
+                       pack_weights, unpack_activations, unpack_weights)
+
+ISA_LIST = available_isas()
+
+
+def sign(x):
+    return torch.where(x >= 0, 1.0, -1.0)
+
+
+def with_zeros(x):
+    x.view(-1)[::5] = 0.0
+    x.view(-1)[1::11] = -0.0
+    return x
+
+
+def test_layout_by_hand():
+    """Channel 64 j + b of group g is bit b of word j; bit 1 means -1; tail bits are 0."""
+    x = torch.ones(1, 70, 1, 1)
+    x[0, [0, 3, 63, 64, 69], 0, 0] = -1.0
+    words = pack_activations(x)
+    assert words.shape == (1, 1, 1, 1, 2) and words.dtype == torch.int64
+    assert words[0, 0, 0, 0, 0].item() == (1 | 1 << 3 | -(1 << 63))  # bit 63 is the sign bit
+    assert words[0, 0, 0, 0, 1].item() == (1 | 1 << 5)
+    grouped = pack_activations(x, groups=2)  # 35 channels per group, each group its own word
+    assert grouped.shape == (1, 1, 1, 2, 1)
+    assert grouped[0, 0, 0, 0, 0].item() == (1 | 1 << 3)
+    assert grouped[0, 0, 0, 1, 0].item() == (1 << (63 - 35) | 1 << (64 - 35) | 1 << (69 - 35))
+
+
+@pytest.mark.parametrize('isa', ISA_LIST)
+@pytest.mark.parametrize('shape,groups', [((2, 3, 5, 7), 1), ((1, 65, 9, 9), 1),
+                                          ((2, 130, 6, 40), 2), ((1, 64, 56, 3), 4),
+                                          ((3, 10, 1, 33), 5)])
+def test_pack_matches_reference_and_round_trips(isa, shape, groups):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = with_zeros(torch.randn(shape, generator=g))
+    thr = torch.randn(shape[1], generator=g) * 0.3
+    for t in (None, thr):
+        ref = pack_signs(x, t, groups)
+        assert torch.equal(pack_activations(x, t, groups, isa=isa), ref)
+        # non-contiguous inputs: channels-last, a transposed view, a strided slice
+        assert torch.equal(pack_activations(x.contiguous(memory_format=torch.channels_last), t,
+                                            groups, isa=isa), ref)
+        xt = x.transpose(2, 3).contiguous().transpose(2, 3)
+        assert torch.equal(pack_activations(xt, t, groups, isa=isa), ref)
+        wide = torch.zeros(shape[0], shape[1], shape[2], 2 * shape[3])
+        wide[..., ::2] = x
+        assert torch.equal(pack_activations(wide[..., ::2], t, groups, isa=isa), ref)
+        expected = sign(x if t is None else x - t.view(1, -1, 1, 1))
+        assert torch.equal(unpack_activations(ref, shape[1]), expected)
+
+
+@pytest.mark.parametrize('isa', ISA_LIST)
+def test_sign_of_zero_nan_and_threshold_ties(isa):
+    x = torch.tensor([0.0, -0.0, float('nan'), 1e-45, -1e-45, float('inf'), -float('inf'),
+                      0.5]).view(1, 8, 1, 1).repeat(1, 1, 1, 40)
+    expected = torch.tensor([1, 1, -1, 1, -1, 1, -1, 1.0])
+    assert torch.equal(unpack_activations(pack_activations(x, isa=isa), 8)[0, :, 0, 0],
+                       expected)
+    thr = torch.full((8, ), 0.5)  # x - b >= 0 exactly at x = b
+    got = unpack_activations(pack_activations(x, thr, isa=isa), 8)[0, :, 0, 0]
+    assert torch.equal(got, sign(x[0, :, 0, 0] - 0.5))
+
+
+def test_weights_round_trip():
+    g = torch.Generator().manual_seed(0)
+    for shape in [(5, 3, 3, 3), (4, 65, 1, 1), (2, 130, 3, 2)]:
+        w = sign(torch.randn(shape, generator=g))
+        words = pack_weights(w)
+        assert words.shape == (shape[0], shape[2] * shape[3] * ((shape[1] + 63) // 64))
+        assert torch.equal(unpack_weights(words, shape[1], shape[2:]), w)
+
+
+def test_isa_choice(monkeypatch):
+    assert 'generic' in ISA_LIST
+    assert kernel_isa('generic') == ISAS['generic']
+    with pytest.raises(ValueError, match='not one of'):
+        kernel_isa('sse9')
+    monkeypatch.setenv('MMBNN_BITPACK_ISA', 'bogus')
+    with pytest.raises(ValueError, match='MMBNN_BITPACK_ISA'):
+        kernel_isa()
+    monkeypatch.setenv('MMBNN_BITPACK_ISA', 'generic')
+    assert kernel_isa() == ISAS['generic']
+    monkeypatch.delenv('MMBNN_BITPACK_ISA')
+    assert kernel_isa() == ISAS['auto']
+
+
+def test_pack_rejects_bad_input():
+    with pytest.raises(RuntimeError, match='divisible by groups'):
+        pack_activations(torch.randn(1, 5, 2, 2), groups=2)
+    with pytest.raises(RuntimeError, match='float32'):
+        pack_activations(torch.randn(1, 4, 2, 2, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match='threshold must hold 4'):
+        pack_activations(torch.randn(1, 4, 2, 2), torch.zeros(3))
+
+
+def test_avx2_is_compiled_per_function_not_for_the_whole_build():
+    """The extension must run on any x86-64: no -m<isa> or -march in its compile flags; the
+    AVX2 code carries its own target attribute."""
+    root = os.path.join(os.path.dirname(__file__), '..')
+    setup = open(os.path.join(root, 'setup.py')).read()
+    flags = re.search(r"extra_compile_args=\[([^\]]*)\]", setup).group(1)
+    assert '-O3' in flags and '-std=c++20' in flags
+    assert not re.search(r"'-m[a-z]", flags), flags
+    conv = open(os.path.join(root, 'mmbnn', 'ops', 'csrc', 'conv.cpp')).read()
+    assert '__attribute__((target("avx2,popcnt")))' in conv
