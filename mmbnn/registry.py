@@ -5,19 +5,70 @@ as ``type='mmbnn.X'`` without ``custom_imports``: mmengine imports ``mmbnn.regis
 ``mmbnn.`` prefix, and the ``locations`` below are imported lazily on the first lookup.
 """
 import difflib
+import importlib
+import importlib.util
 import inspect
+from typing import Dict, List, Sequence
 
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'HOOKS', 'DATASETS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels']
+__all__ = ['MODELS', 'HOOKS', 'DATASETS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels',
+           'TOOLBOX_EXTRAS', 'SKIPPED_MODULES', 'toolbox_available', 'import_for_toolbox']
 
 #: mmengine's root model registry. Binary conv and linear layers are registered here as well,
 #: as mmcv registers its own conv layers, so that a plain ``conv_cfg=dict(type='BinaryConv2d')``
 #: resolves from any default scope once mmbnn is imported.
 ROOT_MODELS = MMENGINE_MODELS
+
+#: The optional OpenMMLab toolboxes (import name) and mmbnn's extra that installs each.
+TOOLBOX_EXTRAS = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}
+
+#: mmbnn modules left unimported (so their classes unregistered) because the toolbox they build on
+#: is not installed: module name -> toolbox import name. Filled by :func:`import_for_toolbox`.
+SKIPPED_MODULES: Dict[str, str] = {}
+
+
+def toolbox_available(name: str) -> bool:
+    """Whether the package ``name`` can be imported (found on the path; not imported here).
+
+    An installed toolbox that fails to import is "available": importing it then raises, as it
+    should, instead of its mmbnn modules silently disappearing.
+    """
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # blocked by a finder, or sys.modules[name] is None
+        return False
+
+
+def import_for_toolbox(toolbox: str, package: str, modules: Sequence[str],
+                       namespace: dict) -> List[str]:
+    """Import the sub-modules ``modules`` of ``package`` (registering their classes) if the
+    toolbox ``toolbox`` is installed, and copy their ``__all__`` names into ``namespace`` (the
+    package's ``globals()``); otherwise import nothing and record them in
+    :data:`SKIPPED_MODULES`, so that a lookup of one of their classes says which toolbox to
+    install. Returns the names added.
+
+    mmbnn's packages call it from their ``__init__`` for their toolbox-specific parts: with only
+    mmpretrain installed, ``mmbnn.GroupNetResNet`` builds and ``mmbnn.GroupNetFCOSHead`` is
+    refused with a message naming mmdet. Import errors of an installed toolbox propagate.
+    """
+    if toolbox not in TOOLBOX_EXTRAS:
+        raise ValueError(f'unknown toolbox {toolbox!r}; one of {list(TOOLBOX_EXTRAS)}')
+    if not toolbox_available(toolbox):
+        for name in modules:
+            SKIPPED_MODULES[f'{package}.{name}'] = toolbox
+        return []
+    added = []
+    for name in modules:
+        module = importlib.import_module(f'{package}.{name}')
+        for attr in module.__all__:
+            namespace[attr] = getattr(module, attr)
+            added.append(attr)
+    return added
+
 
 class _Registry(Registry):
     """A registry whose failed lookups say what was asked for and what is close to it.
@@ -34,8 +85,20 @@ class _Registry(Registry):
             close = difflib.get_close_matches(str(name), list(self.module_dict), n=3)
             hint = f'; did you mean {", ".join(close)}?' if close else ''
             raise KeyError(f'{key!r} is not registered in the {self.scope}::{self.name} '
-                           f'registry{hint}')
+                           f'registry{hint}{self._skipped_hint()}')
         return obj
+
+    def _skipped_hint(self) -> str:
+        """Which of this registry's modules were not imported for want of their toolbox."""
+        skipped = {}
+        for module, toolbox in SKIPPED_MODULES.items():
+            if any(module.startswith(loc + '.') for loc in self._locations):
+                skipped.setdefault(toolbox, []).append(module)
+        return ''.join(
+            f'; {", ".join(sorted(mods))} not imported: {toolbox} is not installed (pip '
+            f'install {toolbox if toolbox != "mmseg" else "mmsegmentation"}, or mmbnn[{extra}])'
+            for toolbox, mods in sorted(skipped.items())
+            for extra in [TOOLBOX_EXTRAS[toolbox]])
 
     def __contains__(self, key):
         try:
@@ -48,7 +111,7 @@ MODELS = _Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmbnn',
-    locations=['mmbnn.binarizers', 'mmbnn.layers', 'mmbnn.models'])
+    locations=['mmbnn.binarizers', 'mmbnn.layers', 'mmbnn.models', 'mmbnn.deploy'])
 
 HOOKS = _Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmbnn', locations=['mmbnn.engine'])

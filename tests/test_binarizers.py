@@ -13,6 +13,7 @@ from torch import nn
 
 from mmbnn.binarizers import (ActivationBinarizer, BaseBinarizer, EDESign, IRNetWeight,
                               WeightBinarizer, build_binarizer)
+from conftest import ROOT
 from mmbnn.registry import HOOKS, MODELS
 
 #: 0, +-1, values between and |x| > 1.
@@ -20,10 +21,17 @@ X = np.array([-2.0, -1.0, -0.5, 0.0, 0.3, 1.0, 1.5])
 DTYPES = [torch.float64, torch.float32]
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-6)}
 
-ACTIVATION_NAMES = ['STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDESign', 'RSign',
-                    'DoReFaActivation', 'FPProxy']
-WEIGHT_NAMES = ['SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight',
-                'LearnedScaleWeight', 'DoReFaWeight']
+
+
+def registered(kind=BaseBinarizer):
+    """The names of every binarizer class in mmbnn's registry (of ``kind``), sorted."""
+    import mmbnn.binarizers  # noqa: F401  (registers them)
+    return sorted(name for name, cls in MODELS.module_dict.items()
+                  if isinstance(cls, type) and issubclass(cls, kind))
+
+
+ACTIVATION_NAMES = registered(ActivationBinarizer)
+WEIGHT_NAMES = registered(WeightBinarizer)
 
 
 # ----------------------------------------------------------------------------- NumPy references
@@ -114,17 +122,37 @@ def test_activation_value_and_gradient(cfg, progress, np_q, np_dq, dtype):
         np.testing.assert_allclose(grad, g * np_dq(x), **TOL[dtype])
 
 
+# Per-channel thresholds: q(x) = sign(x - b_c), dq/dx = ApproxSign's 2 - 2|x - b_c| on
+# |x - b_c| <= 1, dq/db_c = -dq/dx. (id, config, channels, initial b as NumPy, b learnable)
+CHANNEL_ACTIVATION_TABLE = [
+    ('rsign', dict(type='RSign'), 3, np.zeros(3), True),
+    # K = 3 bases of C = 2 channels, base-major: thresholds -0.5, 0, 0.5 spread over the bases
+    ('base_shift_k3', dict(type='BaseShiftSign', num_bases=3), 6,
+     np.repeat([-0.5, 0.0, 0.5], 2), True),
+    ('base_shift_fixed', dict(type='BaseShiftSign', num_bases=2, shifts=(0.3, -0.2),
+                              learnable=False), 4, np.array([0.3, 0.3, -0.2, -0.2]), False),
+]
+
+
 @pytest.mark.parametrize('dtype', DTYPES, ids=str)
-@pytest.mark.parametrize('shape', [(2, 3, 7, 1), (7, 3)], ids=['conv', 'linear'])
-def test_rsign_value_and_gradients(shape, dtype):
-    b = np.array([0.25, -0.5, 0.0])
-    m = build(dict(type='RSign'), channels=3).to(dtype)
-    assert m.bias.shape == (1, 3, 1, 1) and not m.bias.detach().any()  # initialised to 0
+@pytest.mark.parametrize('layout', ['conv', 'linear'])
+@pytest.mark.parametrize('cfg,channels,b_init,learnable',
+                         [row[1:] for row in CHANNEL_ACTIVATION_TABLE],
+                         ids=[row[0] for row in CHANNEL_ACTIVATION_TABLE])
+def test_channel_threshold_value_and_gradients(cfg, channels, b_init, learnable, layout,
+                                               dtype):
+    m = build(cfg, channels=channels).to(dtype)
+    assert m.bias.shape == (1, channels, 1, 1)
+    # built in float32, then converted
+    np.testing.assert_allclose(m.bias.detach().view(-1).numpy(), b_init, rtol=1e-7, atol=0)
+    assert isinstance(m.bias, nn.Parameter) == learnable
+    # thresholds other than the initial ones, to see the subtraction channel by channel
+    b = b_init + np.linspace(-0.25, 0.25, channels)
     with torch.no_grad():
-        m.bias.copy_(torch.tensor(b).view(1, 3, 1, 1))
-    bb = b.reshape((1, 3) + (1, ) * (len(shape) - 2))
-    # x - b takes every value of X, exact zeros included
-    # every channel sees every value of X along a non-channel dim
+        m.bias.copy_(torch.tensor(b).view(1, channels, 1, 1))
+    shape = (2, channels, 7, 1) if layout == 'conv' else (7, channels)
+    bb = b.reshape((1, channels) + (1, ) * (len(shape) - 2))
+    # x - b takes every value of X, exact zeros included, in every channel
     d0 = np.broadcast_to(X.reshape((1, 1, 7, 1) if len(shape) == 4 else (7, 1)), shape)
     x = (d0 + bb).astype(np.float64 if dtype == torch.float64 else np.float32)
     q, grad, g = run(m, x, dtype)
@@ -132,9 +160,12 @@ def test_rsign_value_and_gradients(shape, dtype):
     assert (d == 0).any()
     np.testing.assert_array_equal(q, np_sign(d))
     np.testing.assert_allclose(grad, g * np_approx_grad(d), **TOL[dtype])
-    reduce_dims = tuple(i for i in range(len(shape)) if i != 1)
-    expected_db = -(g * np_approx_grad(d)).sum(axis=reduce_dims)
-    np.testing.assert_allclose(m.bias.grad.view(-1).numpy(), expected_db, **TOL[dtype])
+    if learnable:
+        reduce_dims = tuple(i for i in range(len(shape)) if i != 1)
+        expected_db = -(g * np_approx_grad(d)).sum(axis=reduce_dims)
+        np.testing.assert_allclose(m.bias.grad.view(-1).numpy(), expected_db, **TOL[dtype])
+    else:
+        assert not list(m.parameters())
 
 
 def test_rsign_rejects_wrong_channel_count():
@@ -211,8 +242,32 @@ WEIGHT_TABLE = [
      lambda w, g: np_dorefa_weight(w, g, 2)),
     ('dorefa_3', dict(type='DoReFaWeight', bits=3), None,
      lambda w, g: np_dorefa_weight(w, g, 3)),
+    # the frozen weight of a loaded packed checkpoint: q(w) = w, identity gradient
+    ('packed', dict(type='PackedBinaryWeight'), None, lambda w, g: (w, g)),
 ]
-ONE_BIT_WEIGHT_ROWS = [row for row in WEIGHT_TABLE if row[1].get('bits', 1) == 1]
+#: binarizers of a latent weight into signs (PackedBinaryWeight holds an already binary one)
+ONE_BIT_WEIGHT_ROWS = [row for row in WEIGHT_TABLE
+                       if row[1].get('bits', 1) == 1 and row[1]['type'] != 'PackedBinaryWeight']
+
+#: Registered binarizers whose NumPy reference needs more than a table row (a fitted or
+#: thresholded domain, several parameters): name -> (test file, test function).
+REFERENCE_TESTS = {
+    'SparseBinaryWeight': ('tests/test_sparse.py', 'test_sbnn_value_and_gradients'),
+    'PrunedSignWeight': ('tests/test_sparse.py', 'test_pruned_value_and_gradients'),
+}
+
+
+def test_every_registered_binarizer_has_a_numpy_reference():
+    """Adding a binarizer means adding its row to a table here (forward and gradient against
+    NumPy); a registered binarizer without one fails this test."""
+    tables = [row[1]['type'] for row in ACTIVATION_TABLE + WEIGHT_TABLE +
+              CHANNEL_ACTIVATION_TABLE]
+    missing = sorted(set(registered()) - set(tables) - set(REFERENCE_TESTS))
+    assert not missing, f'registered binarizers without a NumPy reference row: {missing}'
+    for name, (path, func) in REFERENCE_TESTS.items():
+        with open(f'{ROOT}/{path}') as f:
+            assert f'def {func}(' in f.read(), f'{name}: {path} has no {func}'
+    assert not set(tables) - set(registered()), 'a table row names an unregistered binarizer'
 
 
 def build_weight(cfg, setup, dtype=torch.float64):
@@ -316,7 +371,7 @@ def test_activation_sign_of_zero_is_plus_one(cfg, dtype):
                          ids=[row[0] for row in ONE_BIT_WEIGHT_ROWS])
 def test_weight_sign_of_zero_is_plus_one(cfg):
     # symmetric rows: mean 0, so zeros stay exact zeros after IR-Net's standardisation
-    w = torch.tensor([W[0], W[0] * -0.5], dtype=torch.float32)
+    w = torch.tensor(np.stack([W[0], W[0] * -0.5]), dtype=torch.float32)
     m = build_binarizer(cfg, channels=2)
     signs, _, _ = m.binary_parts(w)
     zero = w == 0
@@ -428,6 +483,14 @@ def test_identity_ste_saves_nothing(cfg):
     (dict(type='RSign', channels=0), ValueError, 'channels'),
     (dict(type='LearnedScaleWeight', channels=0), ValueError, 'channels'),
     (dict(type='STESign', nope=1), TypeError, 'nope'),
+    # arguments that would be silently ignored, or act as another value, are refused
+    (dict(type='IRNetWeight', t_min=5.0), ValueError, 'act only with gradient=.ede.'),
+    (dict(type='IRNetWeight', gradient='identity', t_max=5.0), ValueError, 'no EDE schedule'),
+    (dict(type='STESign', clip_value=True), ValueError, 'clip_value'),
+    (dict(type='SignWeight', clip_value='1'), ValueError, 'clip_value'),
+    (dict(type='SwishSign', beta=True), ValueError, 'beta'),
+    (dict(type='RSign', channels=True), ValueError, 'channels'),
+    (dict(type='LearnedScaleWeight', channels=True), ValueError, 'channels'),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_arguments_fail_at_build_time(cfg, error, match):
     with pytest.raises(error, match=match):
@@ -583,3 +646,18 @@ def test_ede_hook_in_a_runner(tmp_path):
         default_hooks=dict(logger=None, checkpoint=None), log_level='WARNING')
     runner.train()
     assert seen == pytest.approx([_expected_t_k(i / 4)[0] for i in range(4)], rel=1e-6)
+
+
+def test_ede_hook_refuses_what_it_cannot_act_on():
+    from mmengine.runner import IterBasedTrainLoop
+    with pytest.raises(ValueError, match='by_epoch must be a bool'):
+        HOOKS.build(dict(type='EDEHook', by_epoch='yes'))
+    hook = HOOKS.build(dict(type='EDEHook'))
+    plain = nn.Sequential(nn.Linear(2, 2), IRNetWeight())  # IRNetWeight without EDE
+    with pytest.raises(ValueError, match='no EDE module'):
+        hook.before_train(SimpleNamespace(model=plain))
+    hook.before_train(SimpleNamespace(model=_EDENet()))  # fine
+    by_epoch = HOOKS.build(dict(type='EDEHook', by_epoch=True))
+    iter_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    with pytest.raises(ValueError, match='iteration-based'):
+        by_epoch.before_train(SimpleNamespace(model=_EDENet(), train_loop=iter_loop))

@@ -1,5 +1,8 @@
 """Safe checkpoint loading: weights_only=True with mmbnn's allow-list, foreign objects refused."""
 import argparse
+import collections
+import fractions
+import os
 import os.path as osp
 import pickle
 
@@ -75,3 +78,39 @@ def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothere.pth'):
         CheckpointLoader.load_checkpoint(osp.join(tmp_path, 'nothere.pth'))
+
+
+class _SystemCall:
+    """Pickles as os.system('...'): what a malicious checkpoint carries."""
+
+    def __reduce__(self):
+        return os.system, ('echo this must never run',)
+
+
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
+def test_refusal_names_the_object_in_both_formats(tmp_path, zip_format):
+    """torch's message for a legacy (non-zip) file keeps the refused global on a later line;
+    the refusal names it for both formats, and only the foreign one."""
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'x': _SystemCall()}, path,
+               _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(UnsafeCheckpointError) as exc:
+        safe_load(path)
+    message = str(exc.value)
+    system = f'{os.system.__module__}.system'  # posix.system on Linux
+    assert f'({system})' in message, message
+    assert 'Weights only load failed' not in message and '_rebuild_tensor' not in message
+
+
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
+def test_every_foreign_object_is_named(tmp_path, zip_format):
+    path = str(tmp_path / 'two.pth')
+    torch.save({'args': argparse.Namespace(lr=1), 'od': collections.OrderedDict(a=1),
+                'frac': fractions.Fraction(1, 3)}, path,
+               _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(UnsafeCheckpointError, match=r'\(argparse\.Namespace, '
+                       r'fractions\.Fraction\)'):
+        safe_load(path)
+    # a type the caller trusts is no longer named
+    with pytest.raises(UnsafeCheckpointError, match=r'\(fractions\.Fraction\)'):
+        safe_load(path, extra_globals=[argparse.Namespace])

@@ -20,7 +20,7 @@ from conftest import ROOT
 CONFIG_ROOT = osp.join(ROOT, 'configs')
 ALL_CONFIGS = sorted(osp.relpath(p, CONFIG_ROOT)
                      for p in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'), recursive=True))
-MINE = ('groupnet/', 'baselines/', 'digits/')
+MINE = ('groupnet/', 'baselines/', 'digits/', 'mnist/')
 BINARY = [c for c in ALL_CONFIGS if c.startswith(MINE) and
           not osp.basename(c).startswith(('resnet', '_base'))]
 # Full-precision references: mmpretrain's ResNets, and the digits one.
@@ -156,6 +156,8 @@ def test_binary_config_is_what_its_name_says(name):
     act, weight, act_type, order, downsample, pad = EXPECTED[algo]
     if 'stage1-tanh' in base:  # the full-precision proxy stage
         act, weight = 'FPProxy', None
+    if '-shift' in base:  # per-base thresholds
+        act = 'BaseShiftSign'
     model = _built_backbone(cfg)
     convs = _binary_convs(model)
     assert convs, name
@@ -178,8 +180,10 @@ def test_binary_config_is_what_its_name_says(name):
     if algo == 'irnet':
         assert convs[0].weight_binarizer.gradient == 'ede'
         assert hooks == ['mmbnn.EDEHook']
+    elif algo == 'bnn':  # BNN clips its latent weights to [-1, 1]
+        assert hooks == ['mmbnn.LatentClampHook']
     else:
-        assert not any('EDEHook' in h for h in hooks)
+        assert hooks == [], hooks
 
     k = re.search(r'-(\d+)b[-_]', base)
     assert model.num_bases == (int(k.group(1)) if k else 1), name
@@ -187,10 +191,10 @@ def test_binary_config_is_what_its_name_says(name):
     assert model.decomposition == 'group'
     depth = int(re.search(r'-r(\d+)', base).group(1))
     assert model.depth == depth
-    small = base.endswith(('cifar10.py', 'digits.py'))
+    small = base.endswith(('cifar10.py', 'digits.py', 'mnist5k.py'))
     assert model.stem_type == ('cifar' if small else 'imagenet')
     expected_feat = {20: 64, 50: 2048}.get(depth, 512)
-    if base.endswith('digits.py'):
+    if base.endswith(('digits.py', 'mnist5k.py')):
         assert bb.stem_channels == bb.base_channels == 16
         expected_feat = 128
     if depth == 20:
@@ -198,7 +202,8 @@ def test_binary_config_is_what_its_name_says(name):
     assert cfg.model.head.in_channels == expected_feat
     dataset = cfg.train_dataloader.dataset.type
     assert dataset == {'in1k': 'ImageNet', 'cifar10': 'CIFAR10',
-                       'digits': 'mmbnn.DigitsDataset'}[base[:-3].rsplit('_', 1)[1]]
+                       'digits': 'mmbnn.DigitsDataset',
+                       'mnist5k': 'mmbnn.MNIST5kDataset'}[base[:-3].rsplit('_', 1)[1]]
 
 
 @pytest.mark.parametrize('name', FP_REFERENCES)
@@ -264,7 +269,7 @@ def test_torchvision_initialised_config():
 
 
 def test_readmes_list_every_config():
-    for folder in ('groupnet', 'baselines', 'digits'):
+    for folder in ('groupnet', 'baselines', 'digits', 'mnist'):
         with open(osp.join(CONFIG_ROOT, folder, 'README.md')) as f:
             text = f.read()
         for name in ALL_CONFIGS:

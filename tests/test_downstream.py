@@ -23,6 +23,7 @@ def site(tmp_path_factory):
     return target
 
 
+@pytest.mark.slow
 def test_configs_tools_and_index_are_shipped(site):
     mim = site / 'mmbnn' / '.mim'
     assert (mim / 'configs' / CONFIG).is_file() and not (mim / 'configs').is_symlink()
@@ -30,6 +31,7 @@ def test_configs_tools_and_index_are_shipped(site):
     assert (mim / 'model-index.yml').is_file()
 
 
+@pytest.mark.slow
 def test_downstream_config_inherits_mmbnn_config(site, tmp_path):
     project = tmp_path / 'my_project'
     project.mkdir()

@@ -1,8 +1,9 @@
 """Models with binary layers export to ONNX, and onnxruntime computes what PyTorch computes.
 
 The binarizers' autograd functions are traced through: binarization appears in the graph as
-``Where(GreaterOrEqual(x, 0), 1, -1)``, which keeps ``sign(0) = +1`` (ONNX's ``Sign`` maps 0 to 0,
-so a bare ``Sign`` would be wrong on exact zeros; the inputs below contain many).
+``Sign(Sign(x) + 0.5)`` (or ``Where(GreaterOrEqual(x, 0), 1, -1)``), which keeps ``sign(0) = +1``
+(ONNX's ``Sign`` maps 0 to 0, so a bare ``Sign`` would be wrong on exact zeros; the inputs below
+contain many, and the outputs are compared with onnxruntime's).
 """
 import warnings
 

@@ -5,3 +5,4 @@ _base_ = ['./bnn-r18_8xb32_in1k.py']
 
 model = dict(
     backbone=dict(conv_cfg=dict(weight_binarizer=dict(_delete_=True, type='XNORWeight'))))
+custom_hooks = []  # XNORWeight's latent weights are not clipped (no LatentClampHook)

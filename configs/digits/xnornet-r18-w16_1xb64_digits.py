@@ -3,3 +3,4 @@ _base_ = ['./bnn-r18-w16_1xb64_digits.py']
 
 model = dict(
     backbone=dict(conv_cfg=dict(weight_binarizer=dict(_delete_=True, type='XNORWeight'))))
+custom_hooks = []  # XNORWeight's latent weights are not clipped (no LatentClampHook)

@@ -1,4 +1,5 @@
 """Activation binarizers: thin modules over :mod:`mmbnn.binarizers.functional`."""
+import numbers
 from typing import Optional
 
 import torch
@@ -28,7 +29,8 @@ class STESign(ActivationBinarizer):
 
     def __init__(self, clip_value: Optional[float] = 1.0):
         super().__init__()
-        if clip_value is not None and clip_value <= 0:
+        if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(
+                clip_value, numbers.Real) or not clip_value > 0):
             raise ValueError(f'clip_value must be positive or None, got {clip_value}')
         self.clip_value = clip_value
 
@@ -77,7 +79,7 @@ class SwishSign(ActivationBinarizer):
 
     def __init__(self, beta: float = 5.0):
         super().__init__()
-        if beta <= 0:
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not beta > 0:
             raise ValueError(f'beta must be positive, got {beta}')
         self.beta = float(beta)
 
@@ -165,7 +167,7 @@ class RSign(ActivationBinarizer):
 
     def __init__(self, channels: int):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ValueError(f'channels must be a positive int, got {channels!r}')
         self.channels = channels
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))

@@ -37,7 +37,13 @@ class WeightBinarizer(BaseBinarizer):
     A 1-bit weight binarizer also implements :meth:`binary_parts`, which splits the effective
     weight into signs and the real numbers that scale them, so that the exporter can store the
     signs as bits and rebuild the exact same weight.
+
+    ``clamp`` (float or None) is the bound of the layer's latent weights: a binarizer whose
+    gradient vanishes for ``|w| > clamp`` sets it, and :class:`mmbnn.engine.LatentClampHook`
+    clamps the latent weights to ``[-clamp, clamp]`` after every optimizer step (BNN's and
+    larq's weight constraint), so that no weight leaves the window and freezes there.
     """
+    clamp: Optional[float] = None
 
     def binary_parts(self, weight: torch.Tensor
                      ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:

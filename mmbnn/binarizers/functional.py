@@ -14,13 +14,21 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch.autograd import Function
 
-__all__ = ['sign', 'ste_sign', 'clipped_ste', 'approx_sign', 'swish_sign', 'ede_sign',
+__all__ = ['sign', 'ste_sign', 'clipped_ste', 'mean_abs_scaled_sign', 'group_mean_abs',
+           'approx_sign', 'swish_sign', 'ede_sign',
            'ede_schedule', 'quantize_k', 'dorefa_quantize']
 
 
 def sign(x: torch.Tensor) -> torch.Tensor:
-    """``+1`` where ``x >= 0``, ``-1`` elsewhere (so ``sign(0) = +1``), in ``x``'s dtype."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+    """``+1`` where ``x >= 0``, ``-1`` elsewhere (so ``sign(0) = +1``, ``-0.0`` included), in
+    ``x``'s dtype.
+
+    Computed as ``sign(sign(x) + 0.5)``: ``torch.sign`` maps 0 to 0, and the shift sends it to
+    +1. Three vectorised passes, about 4x faster on the CPU than
+    ``torch.where(x >= 0, 1., -1.)`` with scalar operands (measured here on 8M elements: 14 ms
+    against 58 ms, one thread); in ONNX it exports as Sign, Add, Sign.
+    """
+    return torch.sign(x).add_(0.5).sign_()
 
 
 def quantize_k(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -86,6 +94,48 @@ def ste_sign(x: torch.Tensor, clip_value: Optional[float] = 1.0) -> torch.Tensor
 def dorefa_quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
     """``quantize_k(clamp(x, 0, 1))`` with gradient 1 on ``[0, 1]`` and 0 outside (DoReFa)."""
     return _ClippedSTE.apply(x, lambda v: quantize_k(v.clamp(0, 1), bits), 0.0, 1.0)
+
+
+def group_mean_abs(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``mean |w|`` over each of ``groups`` equal consecutive slices of ``w`` along dim 0 (``w``
+    viewed as ``(groups, -1)``), shaped ``(groups, 1)``."""
+    return w.reshape(groups, -1).abs().mean(1, keepdim=True)
+
+
+class _MeanAbsScaledSign(Function):
+    """q(w) = alpha_g sign(w) with alpha_g = mean |w| over group g (``w`` viewed as
+    ``(groups, -1)``); dq/dw: the identity STE through the sign plus the exact gradient of the
+    scale, ``dL/dw_i = alpha_g g_i + sgn(w_i) / n_g sum_{j in g} g_j sign(w_j)`` (``sgn(0) = 0``,
+    as ``torch.abs``'s gradient). One function instead of autograd's chain of abs, mean, sign and
+    mul: about half the passes over the weights, which for the K-base weights of Group-Net
+    (55M for ResNet-18 at K = 5) are a large part of a training step. Saves the signs."""
+
+    @staticmethod
+    def forward(ctx, w, groups):
+        v = w.reshape(groups, -1)
+        alpha = v.abs().mean(1, keepdim=True)
+        signs = sign(v)
+        ctx.save_for_backward(w, alpha, signs)
+        return (signs * alpha).view_as(w)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        w, alpha, signs = ctx.saved_tensors
+        g = grad_output.reshape(signs.shape)
+        c = (g * signs).mean(1, keepdim=True)
+        grad = torch.addcmul(g * alpha, torch.sign(w.reshape(signs.shape)), c)
+        return grad.view_as(w), None
+
+
+def mean_abs_scaled_sign(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``alpha_g sign(w)``, one mean-|w| scale per group of dim 0 (XNOR-Net: ``groups = C_out``;
+    Group-Net's per-layer scale: ``groups = 1`` or K), with the gradient of
+    :class:`_MeanAbsScaledSign`. Without a gradient to compute (inference, ONNX export) it runs
+    the same ops without the autograd function."""
+    if (torch.is_grad_enabled() and w.requires_grad) and not torch.onnx.is_in_onnx_export():
+        return _MeanAbsScaledSign.apply(w, groups)
+    v = w.reshape(groups, -1)
+    return (sign(v) * v.abs().mean(1, keepdim=True)).view_as(w)
 
 
 class _ApproxSign(Function):

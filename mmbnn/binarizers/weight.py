@@ -5,6 +5,7 @@ that :meth:`binary_parts` returns, so that ``forward(w)`` and ``signs * scale (+
 bitwise equal. Weights are ``(C_out, ...)``: ``(C_out, C_in / groups, kH, kW)`` for convolutions,
 ``(C_out, C_in)`` for linear layers; "per output channel" reduces over every dim but the first.
 """
+import numbers
 from typing import Optional
 
 import torch
@@ -13,7 +14,8 @@ from torch import nn
 from mmbnn.registry import MODELS
 from .activation import EDEScheduleMixin
 from .base import WeightBinarizer
-from .functional import clipped_ste, ede_sign, quantize_k, sign, ste_sign
+from .functional import (clipped_ste, ede_sign, group_mean_abs, mean_abs_scaled_sign,
+                         quantize_k, sign, ste_sign)
 
 __all__ = ['SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
            'DoReFaWeight']
@@ -21,11 +23,6 @@ __all__ = ['SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'Learn
 
 def _channel_dims(w: torch.Tensor):
     return tuple(range(1, w.dim()))
-
-
-def _channel_mean_abs(w: torch.Tensor) -> torch.Tensor:
-    """mean |w| over every dim but the first (output channels), shaped to broadcast."""
-    return w.abs().mean(dim=_channel_dims(w), keepdim=True)
 
 
 def _channel_view(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -37,20 +34,30 @@ def _channel_view(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 class SignWeight(WeightBinarizer):
     """Plain sign of the weights, no scale (BNN; Courbariaux et al., 2016).
 
-    ``q(w) = +1 if w >= 0 else -1``; ``dq/dw = 1 if |w| <= clip_value else 0`` (BNN clips the
-    latent weights to [-1, 1] as well). Saves a boolean mask (nothing with ``clip_value=None``).
+    ``q(w) = +1 if w >= 0 else -1``; ``dq/dw = 1 if |w| <= clip_value else 0``. A latent
+    weight pushed past ``clip_value`` gets no gradient again and freezes, so BNN (and larq's
+    ``weight_clip`` constraint) also clip the latent weights back to ``[-clip_value,
+    clip_value]`` after every update: ``clamp`` is ``clip_value``, and
+    :class:`mmbnn.engine.LatentClampHook` (``custom_hooks=[dict(type='mmbnn.LatentClampHook')]``)
+    applies it. Saves a boolean mask (nothing with ``clip_value=None``).
     ``binary_parts``: ``(sign(w), 1, None)``.
 
     Args:
-        clip_value (float | None): Gradient clipping threshold; None for the identity STE.
-            Default: 1.0.
+        clip_value (float | None): Gradient clipping threshold, and the bound of the latent
+            weights; None for the identity STE (no bound). Default: 1.0.
     """
 
     def __init__(self, clip_value: Optional[float] = 1.0):
         super().__init__()
-        if clip_value is not None and clip_value <= 0:
+        if clip_value is not None and (isinstance(clip_value, bool) or not isinstance(
+                clip_value, numbers.Real) or not clip_value > 0):
             raise ValueError(f'clip_value must be positive or None, got {clip_value}')
         self.clip_value = clip_value
+
+    @property
+    def clamp(self) -> Optional[float]:
+        """The bound of the latent weights: ``clip_value``."""
+        return self.clip_value
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return ste_sign(w, self.clip_value)
@@ -69,17 +76,17 @@ class XNORWeight(WeightBinarizer):
 
     ``q(w) = alpha_c sign(w)``; the sign passes the identity straight-through gradient, the scale
     its exact gradient: ``dL/dw = alpha_c g + d|w|/dw / n_c sum_c(g sign(w))`` (``n_c`` weights
-    per channel; ``d|w|/dw`` is 0 at ``w = 0``, as ``torch.abs``). Saves nothing for the sign
-    (autograd keeps ``w`` for ``|w|``).
+    per channel; ``d|w|/dw`` is 0 at ``w = 0``, as ``torch.abs``), in one autograd function
+    (:func:`~mmbnn.binarizers.functional.mean_abs_scaled_sign`), which saves the signs.
     ``binary_parts``: ``(sign(w), alpha, None)``, ``alpha`` of shape ``(C_out, 1, ...)``.
     No arguments.
     """
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return _channel_mean_abs(w) * ste_sign(w, None)
+        return mean_abs_scaled_sign(w, w.shape[0])
 
     def binary_parts(self, w):
-        return sign(w), _channel_mean_abs(w), None
+        return sign(w), _channel_view(group_mean_abs(w, w.shape[0]), w), None
 
 
 @MODELS.register_module()
@@ -88,7 +95,8 @@ class LayerScaleWeight(WeightBinarizer):
     code; Zhuang et al., CVPR 2019).
 
     ``q(w) = alpha sign(w)``; identity straight-through gradient for the sign, exact gradient
-    for the scale: ``dL/dw = alpha g + d|w|/dw / N sum(g sign(w))`` (``d|w|/dw = 0`` at 0).
+    for the scale: ``dL/dw = alpha g + d|w|/dw / N sum(g sign(w))`` (``d|w|/dw = 0`` at 0), in
+    one autograd function (:func:`~mmbnn.binarizers.functional.mean_abs_scaled_sign`).
     With ``num_bases=K`` the weight holds the K bases of a Group-Net layer base-major (output
     channels ``[k C_out/K, (k+1) C_out/K)`` are base k, as in a grouped K-base conv) and each
     base gets its own alpha_k = mean |w_k|: one scale per layer of every base, as the official
@@ -106,21 +114,22 @@ class LayerScaleWeight(WeightBinarizer):
             raise ValueError(f'num_bases must be an int >= 1, got {num_bases!r}')
         self.num_bases = num_bases
 
-    def _scale(self, w: torch.Tensor) -> torch.Tensor:
-        if self.num_bases == 1:
-            return w.abs().mean()
+    def _check(self, w: torch.Tensor) -> None:
         if w.shape[0] % self.num_bases:
             raise ValueError(f'LayerScaleWeight(num_bases={self.num_bases}) needs the output '
                              f'channels ({w.shape[0]}) to be a multiple of num_bases')
-        per_base = w.abs().reshape(self.num_bases, -1).mean(1)
-        return per_base.repeat_interleave(w.shape[0] // self.num_bases).view(
-            -1, *([1] * (w.dim() - 1)))
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return self._scale(w) * ste_sign(w, None)
+        self._check(w)
+        return mean_abs_scaled_sign(w, self.num_bases)
 
     def binary_parts(self, w):
-        return sign(w), self._scale(w), None
+        self._check(w)
+        per_base = group_mean_abs(w, self.num_bases)
+        if self.num_bases == 1:
+            return sign(w), per_base.view(()), None
+        return sign(w), _channel_view(per_base.repeat_interleave(
+            w.shape[0] // self.num_bases), w), None
 
     def extra_repr(self) -> str:
         return f'bits={self.bits}, num_bases={self.num_bases}'
@@ -140,21 +149,28 @@ class IRNetWeight(EDEScheduleMixin, WeightBinarizer):
 
     Args:
         gradient (str): ``'identity'`` or ``'ede'``. Default: ``'identity'``.
-        t_min (float): EDE's ``t`` at the start of training (``gradient='ede'`` only).
-            Default: 0.1.
-        t_max (float): EDE's ``t`` at the end of training (``gradient='ede'`` only).
-            Default: 10.0.
+        t_min (float, optional): EDE's ``t`` at the start of training; only with
+            ``gradient='ede'`` (with ``'identity'`` it would do nothing, so it is refused).
+            Default: 0.1 with ``'ede'``.
+        t_max (float, optional): EDE's ``t`` at the end of training; only with
+            ``gradient='ede'``. Default: 10.0 with ``'ede'``.
     """
     _GRADIENTS = ('identity', 'ede')
 
-    def __init__(self, gradient: str = 'identity', t_min: float = 0.1, t_max: float = 10.0):
+    def __init__(self, gradient: str = 'identity', t_min: Optional[float] = None,
+                 t_max: Optional[float] = None):
         super().__init__()
         if gradient not in self._GRADIENTS:
             raise ValueError(f'gradient must be one of {self._GRADIENTS}, '
                              f'got gradient={gradient!r}')
         self.gradient = gradient
         if gradient == 'ede':
-            self._init_ede_schedule(t_min, t_max)
+            self._init_ede_schedule(0.1 if t_min is None else t_min,
+                                    10.0 if t_max is None else t_max)
+        elif t_min is not None or t_max is not None:
+            raise ValueError(f"IRNetWeight(gradient='identity') has no EDE schedule: t_min and "
+                             f"t_max act only with gradient='ede' (got t_min={t_min}, "
+                             f't_max={t_max})')
 
     @staticmethod
     def _standardise(w: torch.Tensor):
@@ -205,7 +221,7 @@ class LearnedScaleWeight(WeightBinarizer):
 
     def __init__(self, channels: int, init_value: float = 1.0):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ValueError(f'channels must be a positive int, got {channels!r}')
         self.channels = channels
         self.scale = nn.Parameter(torch.full((channels, ), float(init_value)))

@@ -1,10 +1,9 @@
 """The hook that anneals IR-Net's Error Decay Estimator over training."""
-import logging
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
 
 from mmbnn.binarizers.activation import EDEScheduleMixin
 from mmbnn.registry import HOOKS
@@ -24,11 +23,19 @@ class EDEHook(Hook):
     ``p`` never reaches 1 during training, as in IR-Net (the last epoch has ``(E - 1) / E``).
 
     Args:
-        by_epoch (bool): Update once per epoch instead of once per iteration. Default: False.
+        by_epoch (bool): Update once per epoch instead of once per iteration; needs an
+            epoch-based training loop. Default: False.
+
+    Raises:
+        ValueError: ``by_epoch`` is not a bool; or, before training, the model has no EDE
+            module (the hook would do nothing), or ``by_epoch=True`` with an iteration-based
+            loop (one "epoch": ``p`` would stay 0).
     """
     priority = 'NORMAL'
 
     def __init__(self, by_epoch: bool = False):
+        if not isinstance(by_epoch, bool):
+            raise ValueError(f'EDEHook: by_epoch must be a bool, got by_epoch={by_epoch!r}')
         self.by_epoch = by_epoch
 
     @staticmethod
@@ -43,9 +50,13 @@ class EDEHook(Hook):
 
     def before_train(self, runner) -> None:
         if not self._ede_modules(runner):
-            print_log('EDEHook: the model has no EDE module (EDESign, or IRNetWeight with '
-                      'gradient="ede"); the hook does nothing', logger='current',
-                      level=logging.WARNING)
+            raise ValueError('EDEHook: the model has no EDE module (EDESign, IRNetWeight or a '
+                             'sparse binarizer with gradient="ede"), so the hook would do '
+                             'nothing; remove it')
+        if self.by_epoch and isinstance(getattr(runner, 'train_loop', None),
+                                        IterBasedTrainLoop):
+            raise ValueError('EDEHook(by_epoch=True) in an iteration-based training loop: '
+                             'the progress would stay 0; use by_epoch=False')
 
     def before_train_epoch(self, runner) -> None:
         if self.by_epoch:

@@ -14,7 +14,9 @@ torch's weights-only unpickler off.
 """
 import os.path as osp
 import pickle
-from typing import Callable, List, Optional, Union
+import pickletools
+import re
+from typing import Callable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 import torch
@@ -65,13 +67,66 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """Raised for a checkpoint that holds pickled objects outside the allow-list."""
 
 
-def _foreign_globals(file) -> List[str]:
+def _name(g) -> str:
+    return g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+
+
+def _torch_allowed_globals() -> Set[str]:
+    """What torch's weights-only unpickler allows by itself (tensors, storages, dtypes...)."""
+    try:  # a private helper; without it nothing is taken as allowed, which names more, not less
+        from torch._weights_only_unpickler import _get_allowed_globals
+        return set(_get_allowed_globals())
+    except (ImportError, AttributeError):
+        return set()
+
+
+def _legacy_pickle_globals(file) -> List[str]:
+    """The ``module.name`` of every global that the pickles of a legacy (non-zip) ``torch.save``
+    file import, read statically with :mod:`pickletools` (nothing is unpickled).
+
+    A legacy file is a sequence of pickles (magic number, protocol, system info, the object,
+    the storage keys) followed by raw storage bytes; the first four are read (the keys hold no
+    globals, and the raw bytes must not be parsed as opcodes). ``GLOBAL`` opcodes carry
+    ``module name``, ``STACK_GLOBAL`` takes the two strings pushed (or fetched from the memo)
+    before it.
+    """
+    found = []
+    with open(file, 'rb') as f:
+        for _ in range(4):
+            strings, memo = [], {}
+            try:
+                for op, arg, _pos in pickletools.genops(f):
+                    if op.name == 'GLOBAL':
+                        module, name = arg.split(' ', 1)
+                        found.append(f'{module}.{name}')
+                    elif op.name == 'STACK_GLOBAL' and len(strings) >= 2:
+                        found.append(f'{strings[-2]}.{strings[-1]}')
+                    elif isinstance(arg, str) and ('UNICODE' in op.name or 'STRING' in op.name):
+                        strings.append(arg)
+                    elif op.name in ('BINPUT', 'LONG_BINPUT', 'PUT') and strings:
+                        memo[arg] = strings[-1]
+                    elif op.name == 'MEMOIZE' and strings:
+                        memo[len(memo)] = strings[-1]
+                    elif op.name in ('BINGET', 'LONG_BINGET', 'GET') and arg in memo:
+                        strings.append(memo[arg])
+            except Exception:  # the raw storage bytes after the last pickle, or a damaged file
+                break
+    return found
+
+
+def _foreign_globals(file, trusted: Sequence) -> List[str]:
+    """The globals in checkpoint ``file`` that neither torch nor ``trusted`` allow, for zip
+    checkpoints (torch's own scan) and legacy non-zip ones (:func:`_legacy_pickle_globals`)."""
+    allowed = {_name(g) for g in trusted} | _torch_allowed_globals()
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(file)
-    except Exception:  # not a zip checkpoint: torch's own message will have to do
+    except ValueError:  # not a zip checkpoint
+        try:
+            found = _legacy_pickle_globals(file)
+        except OSError:
+            return []
+    except Exception:
         return []
-    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
-               for g in SAFE_CHECKPOINT_GLOBALS}
     return sorted(set(found) - allowed)
 
 
@@ -92,9 +147,11 @@ def safe_load(filename: str, map_location: Union[str, Callable, None] = 'cpu',
         with torch.serialization.safe_globals(trusted):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        foreign = _foreign_globals(filename)
-        what = ', '.join(foreign) if foreign else str(e).split('WeightsUnpickler error:')[-1]
-        what = what.strip().splitlines()[0]
+        foreign = _foreign_globals(filename, trusted)
+        if not foreign:  # e.g. a global pushed dynamically: the line of torch's message naming it
+            found = re.search(r'GLOBAL ([\w.]+)', str(e)) or re.search(r'(getattr\(.*)', str(e))
+            foreign = [found.group(1) if found else str(e).strip().splitlines()[0]]
+        what = ', '.join(foreign)
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {filename!r}: it holds pickled objects that are not '
             f'plain weights or Runner state ({what}). mmbnn loads checkpoints with '

@@ -13,9 +13,10 @@ then prints side by side:
   binarizer saves, so that tensor costs nothing extra);
 * the bytes saved by the whole training step (every op, unique storages, parameters left out);
 * the median time of a training step (forward, cross-entropy, backward, SGD step), the two models
-  timed in alternation (AB, then BA, ...) so that a noisy machine penalises neither; the ratio
-  column gives the median of the ratios of the two steps of each round, which a load that comes
-  and goes disturbs less than the ratio of the medians;
+  timed in alternation (AB, then BA, ...) so that a noisy machine penalises neither
+  (:func:`mmbnn.analysis.timing.time_interleaved`), as wall time and as CPU time of the process;
+  the ratio column gives the median of the ratios of the two steps of each round, which a load
+  that comes and goes disturbs less than the ratio of the medians;
 * the median time of the activation binarizer alone (forward and backward) on a tensor of the
   shape of the first stage's activations, timed the same way.
 
@@ -30,8 +31,6 @@ Example::
     python tools/analysis/bench_binarizers.py --batch-size 16 --shape 64 64 --steps 10
 """
 import argparse
-import statistics
-import time
 from contextlib import contextmanager
 from functools import partial
 
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd import Function
 
+from mmbnn.analysis.timing import device_synchronizer, median_ratio, time_interleaved
 from mmbnn.binarizers import ActivationBinarizer, STESign, WeightBinarizer
 from mmbnn.binarizers.functional import sign
 
@@ -179,21 +179,6 @@ def measure_saved(model, x, target) -> dict:
                 total=meter.bytes(), negative=(counts[0] / counts[1]).item())
 
 
-def time_interleaved(fns: dict, warmup: int, steps: int, sync) -> dict:
-    """Seconds of each call of each callable, called in alternation (AB, then BA, ...)."""
-    times = {k: [] for k in fns}
-    order = list(fns)
-    for i in range(warmup + steps):
-        for name in (order if i % 2 == 0 else order[::-1]):
-            sync()
-            start = time.perf_counter()
-            fns[name]()
-            sync()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
 def binarizer_step(binarizer, x, grad):
     binarizer(x).backward(grad)
     x.grad = None
@@ -257,10 +242,10 @@ def main():
 
     saved = {k: measure_saved(m, x, target) for k, m in models.items()}
 
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    sync = device_synchronizer(device)
     step_times = time_interleaved(
         {k: partial(train_step, m, optimizers[k], x, target) for k, m in models.items()},
-        args.warmup, args.steps, sync)
+        repeats=args.steps, warmup=args.warmup, sync=sync)
     # The binarizer alone, on a tensor shaped like the first stage's input activations.
     act_shape = (args.batch_size, 64, args.shape[0] // 4, args.shape[1] // 4)
     act = torch.randn(act_shape, device=device, requires_grad=True)
@@ -268,7 +253,7 @@ def main():
     binarizers = {'naive': NaiveSTESign(), 'mmbnn': STESign()}
     binarizer_times = time_interleaved(
         {k: partial(binarizer_step, b, act, act_grad) for k, b in binarizers.items()},
-        5, 10 * args.steps, sync)
+        repeats=10 * args.steps, warmup=5, sync=sync)
 
     mb = 1 / 2**20
     rows = [('saved MB, activation binarizers', 'act', mb),
@@ -277,24 +262,26 @@ def main():
     print(f'\nBi-Real Net-18, batch {args.batch_size}, '
           f'input {args.shape[0]}x{args.shape[1]}, {torch.get_num_threads()} threads, '
           f'{args.device}, median of {args.steps} steps after {args.warmup} warm-up')
-    header = f'{"":<48}{"naive":>10}{"mmbnn":>10}{"naive/mmbnn":>13}'
+    header = f'{"":<56}{"naive":>10}{"mmbnn":>10}{"naive/mmbnn":>13}'
     print(header)
     print('-' * len(header))
 
     def row(label, a, b, ratio=None):
         if ratio is None:
             ratio = a / b if b else (float('nan') if not a else float('inf'))
-        print(f'{label:<48}{a:>10.2f}{b:>10.2f}{ratio:>12.2f}x')
+        print(f'{label:<56}{a:>10.2f}{b:>10.2f}{ratio:>12.2f}x')
 
-    def time_row(label, times):
-        ratios = [a / b for a, b in zip(times['naive'], times['mmbnn'])]
-        row(label, *(1000 * statistics.median(times[k]) for k in ('naive', 'mmbnn')),
-            ratio=statistics.median(ratios))
+    def time_row(label, times, clock):
+        row(label, *(1000 * times[k].median(clock) for k in ('naive', 'mmbnn')),
+            ratio=median_ratio(times['naive'], times['mmbnn'], clock))
 
     for label, key, scale in rows:
         row(label, saved['naive'][key] * scale, saved['mmbnn'][key] * scale)
-    time_row('step time ms (fwd + bwd + SGD)', step_times)
-    time_row(f'act. binarizer fwd+bwd ms, {"x".join(map(str, act_shape))}', binarizer_times)
+    time_row('step time ms (fwd + bwd + SGD), wall', step_times, 'wall')
+    time_row('step time ms (fwd + bwd + SGD), process CPU', step_times, 'process')
+    shape = 'x'.join(map(str, act_shape))
+    time_row(f'act. binarizer fwd+bwd ms, {shape}, wall', binarizer_times, 'wall')
+    time_row(f'act. binarizer fwd+bwd ms, {shape}, process CPU', binarizer_times, 'process')
     print(f'\nbinary activations equal to -1: {100 * saved["mmbnn"]["negative"]:.1f}%'
           + (' (every binarizer input follows a ReLU: the signs carry no information)'
              if saved['mmbnn']['negative'] == 0 else ''))

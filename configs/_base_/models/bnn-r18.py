@@ -20,3 +20,6 @@ model = dict(
         in_channels=512,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5)))
+# BNN clips the latent weights back to [-1, 1] after every update (SignWeight's gradient is 0
+# beyond 1, so a weight pushed past it would freeze): mmbnn.LatentClampHook.
+custom_hooks = [dict(type='mmbnn.LatentClampHook')]

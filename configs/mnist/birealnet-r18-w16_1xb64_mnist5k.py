@@ -1,0 +1,6 @@
+# Bi-Real Net-18 (width 16, CIFAR stem): ../_base_/models/birealnet-r18.py on MNIST-5k.
+_base_ = ['../_base_/models/birealnet-r18.py', './_base_mnist.py']
+
+model = dict(
+    backbone=dict(stem='cifar', stem_channels=16, base_channels=16),
+    head=dict(num_classes=10, in_channels=128, topk=(1, )))
