@@ -151,6 +151,33 @@ def test_shared_input_path_equals_repeated_input(kwargs):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize('weight', ['XNORWeight', 'LayerScaleWeight', 'IRNetWeight'])
+def test_per_base_execution_equals_one_conv(weight):
+    """Weight-bound convs run base by base (binarized per base, K convs): the same values and
+    gradients as one grouped conv over the whole weight (execution_bases = 1)."""
+    conv_cfg = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
+                    weight_binarizer=dict(type=weight), pad_value=1.0)
+    model = small(num_bases=3, conv_cfg=conv_cfg).double().eval()
+    randomize_bn(model)
+    convs = [m for m in model.modules() if isinstance(m, BinaryConv2d)]
+    assert {m.execution_bases for m in convs} == {3}
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    calls = []
+    handles = [m.register_forward_hook(lambda mod, i, o: calls.append(mod._per_base(i[0])))
+               for m in convs]
+    out = model(x)[-1]
+    for h in handles:
+        h.remove()
+    assert any(calls) and not all(calls)  # layer 4 per base, layer 1 as one conv
+    grads = torch.autograd.grad(out.sum(), list(model.parameters()))
+    for m in convs:
+        m.execution_bases = 1
+    ref = model(x)[-1]
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(grads, torch.autograd.grad(ref.sum(), list(model.parameters()))):
+        torch.testing.assert_close(a, b)
+
+
 def test_soft_gate_mixes_own_and_aggregated_inputs():
     model = small(depth=18, num_bases=2, soft_gate=True).eval()
     assert all(b.aggregate.gate is None for b in model.layer1)

@@ -1,5 +1,5 @@
 """The interface every binarizer implements, and the builder that layers use."""
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -44,6 +44,17 @@ class WeightBinarizer(BaseBinarizer):
     larq's weight constraint), so that no weight leaves the window and freezes there.
     """
     clamp: Optional[float] = None
+    #: Whether the binarizer treats every output channel (row of dim 0) on its own, without
+    #: statistics or parameters across rows: then :meth:`chunks` binarizes a weight chunk by chunk.
+    rowwise: bool = False
+
+    def chunks(self, weight: torch.Tensor, num_chunks: int) -> List[torch.Tensor]:
+        """``forward(weight)`` split into ``num_chunks`` equal row chunks (the K bases of a
+        Group-Net layer, base-major). A :attr:`rowwise` binarizer binarizes chunk by chunk, which
+        gives the same values and keeps each pass over a large K-base weight in cache."""
+        if self.rowwise:
+            return [self(w) for w in weight.chunk(num_chunks)]
+        return list(self(weight).chunk(num_chunks))
 
     def binary_parts(self, weight: torch.Tensor
                      ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:

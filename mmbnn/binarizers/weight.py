@@ -46,6 +46,7 @@ class SignWeight(WeightBinarizer):
         clip_value (float | None): Gradient clipping threshold, and the bound of the latent
             weights; None for the identity STE (no bound). Default: 1.0.
     """
+    rowwise = True
 
     def __init__(self, clip_value: Optional[float] = 1.0):
         super().__init__()
@@ -81,6 +82,7 @@ class XNORWeight(WeightBinarizer):
     ``binary_parts``: ``(sign(w), alpha, None)``, ``alpha`` of shape ``(C_out, 1, ...)``.
     No arguments.
     """
+    rowwise = True
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return mean_abs_scaled_sign(w, w.shape[0])
@@ -123,6 +125,13 @@ class LayerScaleWeight(WeightBinarizer):
         self._check(w)
         return mean_abs_scaled_sign(w, self.num_bases)
 
+    def chunks(self, w, num_chunks):
+        """Base by base when the chunks are the K bases (each its own per-layer scale)."""
+        if num_chunks != self.num_bases:
+            return super().chunks(w, num_chunks)
+        self._check(w)
+        return [mean_abs_scaled_sign(c, 1) for c in w.chunk(num_chunks)]
+
     def binary_parts(self, w):
         self._check(w)
         per_base = group_mean_abs(w, self.num_bases)
@@ -155,6 +164,7 @@ class IRNetWeight(EDEScheduleMixin, WeightBinarizer):
         t_max (float, optional): EDE's ``t`` at the end of training; only with
             ``gradient='ede'``. Default: 10.0 with ``'ede'``.
     """
+    rowwise = True
     _GRADIENTS = ('identity', 'ede')
 
     def __init__(self, gradient: str = 'identity', t_min: Optional[float] = None,
