@@ -32,6 +32,8 @@ class Case:
     no_grad: Sequence[str] = field(default_factory=tuple)
     #: positions of the inputs that are differentiable (default: every float tensor)
     grad_inputs: Optional[Sequence[int]] = None
+    #: an eval-only model (real 1-bit inference): forward in eval mode, no backward
+    inference_only: bool = False
 
 
 def feats(channels, sizes, n=2):
@@ -86,9 +88,45 @@ MODEL_TABLE = {
              num_classes=4, in_index=0, norm_cfg=dict(type='BN', requires_grad=True)),
         lambda: [feats([16], [6])], [(2, 4, 6, 6)], scope='mmseg'),
     # (penalty, lambda) for an active fraction above the budget
-    'SparseBudgetLoss': Case(
-        dict(type='SparseBudgetLoss', gamma=0.1),
-        lambda: [torch.tensor(0.3), 0.1, torch.tensor(2.0)], [(), ()], grad_inputs=(0, )),
+    # distillation losses: (student, teacher[, masks]) -> a scalar; the teacher gets no gradient
+    'DistributionLoss': Case(
+        dict(type='DistributionLoss', temperature=2.0),
+        lambda: [torch.randn(4, 5), torch.randn(4, 5)], [()], grad_inputs=(0, )),
+    'AttentionTransferLoss': Case(
+        dict(type='AttentionTransferLoss'),
+        lambda: [feats([4, 8], [6, 3]), feats([6, 2], [6, 3])], [()], grad_inputs=(0, )),
+    'FeatureMimicLoss': Case(
+        dict(type='FeatureMimicLoss', normalize=True),
+        lambda: [feats([4, 4], [6, 3]), feats([4, 4], [6, 3]),
+                 [torch.rand(2, 6, 6) < 0.5, torch.rand(2, 3, 3) < 0.5]], [()],
+        grad_inputs=(0, )),
+    'DenseSoftTargetLoss': Case(
+        dict(type='DenseSoftTargetLoss'),
+        lambda: [feats([3, 3], [6, 3]), feats([3, 3], [6, 3]),
+                 [torch.rand(2, 6, 6) < 0.5, torch.rand(2, 3, 3) < 0.5]], [()],
+        grad_inputs=(0, )),
+    # the wrapper's forward outside 'loss' is the student's (the teacher is built for training
+    # only, so its checkpoint is not read here): logits of 3 classes
+    'SingleTeacherDistiller': Case(
+        dict(type='SingleTeacherDistiller',
+             student=dict(type='ImageClassifier',
+                          backbone=dict(type='mmbnn.GroupNetResNet', depth=18, num_bases=1,
+                                        stem='cifar', stem_channels=8, base_channels=8),
+                          neck=dict(type='GlobalAveragePooling'),
+                          head=dict(type='LinearClsHead', num_classes=3, in_channels=64)),
+             teacher=dict(config='digits/resnet18-w16_1xb64_digits.py', checkpoint='unused.pth'),
+             distill_losses=dict(loss_kd=dict(type='mmbnn.DistributionLoss', student='head.fc',
+                                              teacher='head.fc'))),
+        lambda: [torch.randn(2, 3, 8, 8)], [(2, 3)], scope='mmpretrain'),
+    # a model converted to bit-packed 1-bit inference (eval only): logits of 3 classes
+    'BitPackedModel': Case(
+        dict(type='BitPackedModel', scope='mmpretrain', fuse_input_shape=(1, 3, 8, 8),
+             model=dict(type='ImageClassifier',
+                        backbone=dict(type='mmbnn.GroupNetResNet', depth=18, num_bases=2,
+                                      stem='cifar', stem_channels=8, base_channels=8),
+                        neck=dict(type='GlobalAveragePooling'),
+                        head=dict(type='LinearClsHead', num_classes=3, in_channels=64))),
+        lambda: [torch.randn(2, 3, 8, 8)], [(2, 3)], scope='mmpretrain', inference_only=True),
 }
 
 
@@ -129,6 +167,13 @@ def test_registered_model_builds_runs_and_has_documented_shapes(name):
     cfg = dict(case.cfg, type=f'mmbnn.{case.cfg["type"]}')
     model = ROOT_MODELS.build(cfg)
     assert type(model).__name__ == name
+    if case.inference_only:
+        model.eval()
+        with torch.no_grad():
+            outs = list(tensors(model(*case.inputs())))
+        assert [tuple(o.shape) for o in outs] == [tuple(s) for s in case.shapes]
+        assert all(torch.isfinite(o).all() for o in outs)
+        return
     model.train()
     inputs = list(case.inputs())
     for i in (range(len(inputs)) if case.grad_inputs is None else case.grad_inputs):
