@@ -123,24 +123,32 @@ def test_activation_value_and_gradient(cfg, progress, np_q, np_dq, dtype):
 
 
 # Per-channel thresholds: q(x) = sign(x - b_c), dq/dx = ApproxSign's 2 - 2|x - b_c| on
-# |x - b_c| <= 1, dq/db_c = -dq/dx. (id, config, channels, initial b as NumPy, b learnable)
+# |x - b_c| <= 1, dq/db_c = -dq/dx; BaseShiftProxy (stage 1): q(x) = tanh(x - b_c).
+# (id, config, channels, initial b as NumPy, b learnable, q as NumPy, dq/dx as NumPy)
+np_tanh_grad = lambda d: 1 - np.tanh(d) ** 2  # noqa: E731
 CHANNEL_ACTIVATION_TABLE = [
-    ('rsign', dict(type='RSign'), 3, np.zeros(3), True),
+    ('rsign', dict(type='RSign'), 3, np.zeros(3), True, np_sign, np_approx_grad),
     # K = 3 bases of C = 2 channels, base-major: thresholds -0.5, 0, 0.5 spread over the bases
     ('base_shift_k3', dict(type='BaseShiftSign', num_bases=3), 6,
-     np.repeat([-0.5, 0.0, 0.5], 2), True),
+     np.repeat([-0.5, 0.0, 0.5], 2), True, np_sign, np_approx_grad),
     ('base_shift_fixed', dict(type='BaseShiftSign', num_bases=2, shifts=(0.3, -0.2),
-                              learnable=False), 4, np.array([0.3, 0.3, -0.2, -0.2]), False),
+                              learnable=False), 4, np.array([0.3, 0.3, -0.2, -0.2]), False,
+     np_sign, np_approx_grad),
+    ('base_shift_proxy_k3', dict(type='BaseShiftProxy', num_bases=3), 6,
+     np.repeat([-0.5, 0.0, 0.5], 2), True, np.tanh, np_tanh_grad),
+    ('base_shift_proxy_hardtanh', dict(type='BaseShiftProxy', num_bases=2, kind='hardtanh'), 4,
+     np.repeat([-0.5, 0.5], 2), True, lambda d: np.clip(d, -1, 1),
+     lambda d: (np.abs(d) < 1) * 1.0),
 ]
 
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=str)
 @pytest.mark.parametrize('layout', ['conv', 'linear'])
-@pytest.mark.parametrize('cfg,channels,b_init,learnable',
+@pytest.mark.parametrize('cfg,channels,b_init,learnable,np_q,np_dq',
                          [row[1:] for row in CHANNEL_ACTIVATION_TABLE],
                          ids=[row[0] for row in CHANNEL_ACTIVATION_TABLE])
-def test_channel_threshold_value_and_gradients(cfg, channels, b_init, learnable, layout,
-                                               dtype):
+def test_channel_threshold_value_and_gradients(cfg, channels, b_init, learnable, np_q, np_dq,
+                                               layout, dtype):
     m = build(cfg, channels=channels).to(dtype)
     assert m.bias.shape == (1, channels, 1, 1)
     # built in float32, then converted
@@ -158,11 +166,11 @@ def test_channel_threshold_value_and_gradients(cfg, channels, b_init, learnable,
     q, grad, g = run(m, x, dtype)
     d = x - bb.astype(x.dtype)  # the same subtraction in the same dtype
     assert (d == 0).any()
-    np.testing.assert_array_equal(q, np_sign(d))
-    np.testing.assert_allclose(grad, g * np_approx_grad(d), **TOL[dtype])
+    np.testing.assert_allclose(q, np_q(d), **TOL[dtype])
+    np.testing.assert_allclose(grad, g * np_dq(d), **TOL[dtype])
     if learnable:
         reduce_dims = tuple(i for i in range(len(shape)) if i != 1)
-        expected_db = -(g * np_approx_grad(d)).sum(axis=reduce_dims)
+        expected_db = -(g * np_dq(d)).sum(axis=reduce_dims)
         np.testing.assert_allclose(m.bias.grad.view(-1).numpy(), expected_db, **TOL[dtype])
     else:
         assert not list(m.parameters())
@@ -290,6 +298,8 @@ WEIGHT_SHAPES = [(3, 8), (3, 2, 2, 2)]
 def test_weight_value_and_gradient(cfg, setup, np_fn, shape, dtype):
     m = build_weight(cfg, setup, dtype)
     assert isinstance(m, WeightBinarizer)
+    if cfg['type'] == 'PackedBinaryWeight':
+        m.eval()  # a packed checkpoint's weights refuse to train (test_pack.py)
     q, grad, g = run(m, W.reshape(shape), dtype)
     value, expected_grad = np_fn(W, g.reshape(3, -1).astype(np.float64))
     np.testing.assert_allclose(q.reshape(3, -1), value, **TOL[dtype])
@@ -505,12 +515,12 @@ def test_set_progress_out_of_range():
 
 
 @pytest.mark.parametrize('cfg,bits', [
-    *[(dict(type=name), 1) for name in ACTIVATION_NAMES if name not in ('DoReFaActivation',
-                                                                         'FPProxy')],
+    *[(dict(type=name), 1) for name in ACTIVATION_NAMES
+      if name not in ('DoReFaActivation', 'FPProxy', 'BaseShiftProxy')],
     *[(dict(type=name), 1) for name in WEIGHT_NAMES],
     (dict(type='DoReFaActivation', bits=1), 1), (dict(type='DoReFaActivation', bits=3), 3),
     (dict(type='DoReFaWeight', bits=4), 4), (dict(type='FPProxy'), 32),
-    (dict(type='FPProxy', kind='hardtanh'), 32)], ids=lambda v: v if isinstance(v, int) else None)
+    (dict(type='FPProxy', kind='hardtanh'), 32), (dict(type='BaseShiftProxy'), 32)], ids=lambda v: v if isinstance(v, int) else None)
 def test_bits_metadata(cfg, bits):
     m = build_binarizer(cfg, channels=3)
     assert m.bits == bits
@@ -524,6 +534,10 @@ def test_every_binarizer_builds_and_trains(name):
     m = build_binarizer(dict(type=name), channels=4)
     shape = (2, 4, 5, 5) if isinstance(m, ActivationBinarizer) else (4, 3, 3, 3)
     x = torch.randn(shape, requires_grad=True)
+    if name == 'PackedBinaryWeight':  # a packed checkpoint's frozen weights: inference only
+        with pytest.raises(RuntimeError, match='packed 1-bit checkpoint'):
+            m(x)
+        m.eval()
     y = m(x)
     assert y.shape == x.shape and y.dtype == x.dtype
     y.sum().backward()

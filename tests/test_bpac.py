@@ -24,6 +24,8 @@ from mmbnn.registry import MODELS
 SEG_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'deeplabv3_groupnet', '*.py')))
 QUICKSTART = osp.join(ROOT, 'configs', 'quickstart', 'deeplabv3_groupnet-r18_shapes.py')
 FP_QUICKSTART = osp.join(ROOT, 'configs', 'quickstart', 'deeplabv3_r18_shapes.py')
+STAGE1_QUICKSTART = osp.join(ROOT, 'configs', 'quickstart',
+                             'deeplabv3_groupnet-r18_stage1-tanh_shapes.py')
 MAKE_SHAPES_SEG = osp.join(ROOT, 'tools', 'dataset_converters', 'make_shapes_seg.py')
 OS8 = dict(stem='deep', strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), out_indices=(0, 1, 2, 3))
 SMALL = dict(stem_channels=8, base_channels=8)
@@ -306,7 +308,8 @@ def test_seg_configs_found():
     assert osp.isfile(osp.join(ROOT, 'configs', 'deeplabv3_groupnet', 'README.md'))
 
 
-@pytest.mark.parametrize('path', SEG_CONFIGS + [QUICKSTART, FP_QUICKSTART], ids=osp.basename)
+@pytest.mark.parametrize('path', SEG_CONFIGS + [QUICKSTART, STAGE1_QUICKSTART, FP_QUICKSTART],
+                         ids=osp.basename)
 def test_seg_config_builds_and_runs(path):
     """Each config builds as configured (no init_weights: no download); the same segmentor at
     width 8 computes its losses and predicts on a small input."""
@@ -322,10 +325,11 @@ def test_seg_config_builds_and_runs(path):
         assert cfg.model.get('pretrained') is None
         assert ('bpac' in name or 'shapes' in name) == (bb.get('base_dilations') is not None)
         assert bb.get('soft_gate', False) == ('-soft' in name)
-        if 'bpac' in name and name != osp.basename(QUICKSTART):
+        quickstart = name in (osp.basename(QUICKSTART), osp.basename(STAGE1_QUICKSTART))
+        if 'bpac' in name and not quickstart:
             assert tuple(map(tuple, bb.base_dilations[2:])) == ((2, 3, 4, 5, 6),
                                                                 (6, 7, 8, 9, 10))
-        if name != osp.basename(QUICKSTART):
+        if not quickstart:
             assert tuple(dh.dilations) == (1, 12, 24, 36) and dh.num_bases == bb.num_bases == 5
             assert cfg.model.auxiliary_head.type == 'FCNHead'
             assert cfg.model.auxiliary_head.in_index == 2
@@ -337,7 +341,7 @@ def test_seg_config_builds_and_runs(path):
         assert dh.num_classes == 19
     else:
         assert dh.num_classes == 4 and cfg.val_evaluator.type == 'IoUMetric'
-    if name != osp.basename(QUICKSTART):
+    if name not in (osp.basename(QUICKSTART), osp.basename(STAGE1_QUICKSTART)):
         ROOT_MODELS.build(cfg.model)  # as configured, full width
 
     torch.manual_seed(0)

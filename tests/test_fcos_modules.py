@@ -247,9 +247,11 @@ def test_predict_gives_boxes():
 def test_config_builds_full_detector_and_runs_tensor_mode():
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'fcos_groupnet.py'))
-    assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
-                                               checkpoint='torchvision://resnet18')
-    model = MODELS.build(cfg.model).eval()  # no init_weights: it would download
+    # stage 2 of the two-stage recipe: every weight comes from stage 1, which starts from
+    # torchvision's ResNet-18
+    assert cfg.model.backbone.init_cfg is None
+    assert cfg.load_from.startswith('work_dirs/fcos_groupnet-r18-5b_stage1-tanh_fpn_1x_coco/')
+    model = MODELS.build(cfg.model).eval()
     assert type(model.backbone).__name__ == 'GroupNetResNet' and model.backbone.num_bases == 5
     assert model.neck.num_bases == 5 and model.bbox_head.num_bases == 5
     assert model.neck.relu_before_extra_convs is False
@@ -268,15 +270,22 @@ def test_config_builds_full_detector_and_runs_tensor_mode():
     ('fcos/fcos_groupnet-r50-5b_fpn_1x_coco.py', 50, 5, [512, 1024, 2048]),
 ])
 def test_variant_configs(name, depth, k, in_channels):
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', name))
-    m = cfg.model
-    assert m.backbone.type == 'mmbnn.GroupNetResNet' and m.backbone.depth == depth
-    assert m.backbone.init_cfg.checkpoint == f'torchvision://resnet{depth}'
-    assert m.backbone.num_bases == m.neck.num_bases == m.bbox_head.num_bases == k
-    assert m.neck.in_channels == in_channels and m.neck.type == 'mmbnn.BinaryFPN'
-    assert m.bbox_head.type == 'mmbnn.GroupNetFCOSHead'
-    assert m.data_preprocessor.bgr_to_rgb is True
-    assert cfg.train_cfg.max_epochs == 12
+    """Each binary config (stage 2) and its stage 1: the same detector, K and widths; stage 1
+    starts every base from torchvision's ResNet of that depth, stage 2 from stage 1."""
+    stage2 = Config.fromfile(osp.join(ROOT, 'configs', name))
+    stage1 = Config.fromfile(osp.join(ROOT, 'configs', name.replace('_fpn', '_stage1-tanh_fpn')))
+    for cfg in (stage1, stage2):
+        m = cfg.model
+        assert m.backbone.type == 'mmbnn.GroupNetResNet' and m.backbone.depth == depth
+        assert m.backbone.num_bases == m.neck.num_bases == m.bbox_head.num_bases == k
+        assert m.neck.in_channels == in_channels and m.neck.type == 'mmbnn.BinaryFPN'
+        assert m.bbox_head.type == 'mmbnn.GroupNetFCOSHead'
+        assert m.data_preprocessor.bgr_to_rgb is True
+        assert cfg.train_cfg.max_epochs == 12
+    assert stage1.model.backbone.init_cfg.checkpoint == f'torchvision://resnet{depth}'
+    assert stage2.model.backbone.init_cfg is None
+    assert stage2.load_from == ('work_dirs/' + osp.basename(name).replace(
+        '_fpn', '_stage1-tanh_fpn')[:-3] + '/epoch_12.pth')
 
 
 def test_full_precision_reference_config():

@@ -1,12 +1,18 @@
-# Quick start: binary segmentation on synthetic shapes, trained in minutes on a CPU, no download.
+# Quick start: binary segmentation on synthetic shapes, on a CPU, no download; stage 2 of
+# Group-Net's two-stage recipe (stage 1: deeplabv3_groupnet-r18_stage1-tanh_shapes.py):
+#
+#   python tools/dataset_converters/make_shapes_seg.py --out data/shapes_seg
+#   python tools/train.py configs/quickstart/deeplabv3_groupnet-r18_stage1-tanh_shapes.py
+#   python tools/train.py configs/quickstart/deeplabv3_groupnet-r18_shapes.py
+#
 # Group-Net ResNet-18 (K=5 binary bases per group, width 8: stage channels 8/16/32/64) with
 # Binary Parallel Atrous Convolution (one dilation per base in stages 3 and 4, output stride 8),
-# and a binary DeepLabV3 head (ASPP branches of K binary bases; real projection and classifier).
-# Data: python tools/dataset_converters/make_shapes_seg.py --out data/shapes_seg
-# (600 train / 200 val images of 96x96; classes background, circle, square, triangle).
-# Schedule: 1600 iterations of batch 4, Adam lr 5e-3 with poly decay, from scratch (binary nets
-# need many updates: at lr 2e-3 or batch 8 x 800 the models, full precision included, stayed at
-# "every shape is a square" on this data).
+# and a binary DeepLabV3 head (ASPP branches of K binary bases, which binarize their shared input
+# at per-base thresholds, mmbnn.BaseShiftSign; real projection and classifier).
+# Data: 600 train / 200 val images of 96x96; classes background, circle, square, triangle.
+# Stage 1 trains this same K-base model with tanh in place of sign and real weights (Adam lr
+# 5e-3, poly, from scratch); this config binarizes it (load_from stage 1's last checkpoint) and
+# fine-tunes it: Adam lr 1e-3, poly, batch 4.
 # The narrow width and small rates fit the 96x96 images (12x12 feature maps): the paper's
 # ImageNet-width model and its rates (BPAC 2..6 / 6..10, ASPP 12/24/36) are in
 # configs/deeplabv3_groupnet/.
@@ -16,8 +22,18 @@ data_root = 'data/shapes_seg'
 crop_size = (96, 96)
 num_classes = 4
 num_bases = 5
-max_iters = 1600
+stage1_iters = 1600  # deeplabv3_groupnet-r18_stage1-tanh_shapes.py
+max_iters = 600
+two_stage_iters = stage1_iters + max_iters  # the full-precision reference's iterations
+lr = 1e-3
 norm_cfg = dict(type='BN', requires_grad=True)
+# Group-Net's binary conv (mmbnn.layers.GROUPNET_CONV) in the backbone; the ASPP branches' K-base
+# conv with per-base thresholds (mmbnn.layers.groupnet_conv_cfg(K, base_shifts=True)). The stage-1
+# config swaps the binarizers for the tanh proxy and real weights.
+backbone_conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
+                     weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
+branch_conv = dict(type='mmbnn.MultiBaseBinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
+                   weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
 
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -34,6 +50,7 @@ model = dict(
         type='mmbnn.GroupNetResNet',
         depth=18,
         num_bases=num_bases,
+        conv_cfg=backbone_conv,
         stem='deep',
         stem_channels=8,
         base_channels=8,
@@ -50,6 +67,7 @@ model = dict(
         channels=32,
         dilations=(1, 2, 4, 6),
         num_bases=num_bases,
+        branch_conv_cfg=branch_conv,
         dropout_ratio=0.1,
         num_classes=num_classes,
         norm_cfg=norm_cfg,
@@ -93,8 +111,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
-# Adam, as Group-Net's binary fine-tuning; trained from scratch here (no pretrained weights).
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=5e-3, weight_decay=0))
+# Adam, as Group-Net's binary fine-tuning.
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=lr, weight_decay=0))
 param_scheduler = [
     dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
@@ -110,3 +128,4 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook'))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
+load_from = f'work_dirs/deeplabv3_groupnet-r18_stage1-tanh_shapes/iter_{stage1_iters}.pth'

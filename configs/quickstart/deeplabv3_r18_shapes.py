@@ -1,7 +1,11 @@
 # Full-precision reference of the segmentation quick start: the same DeepLabV3 with a real
 # ResNetV1c-18 of the same width (8) and output stride 8, and mmseg's real ASPPHead with the same
-# rates; data, optimizer and schedule of deeplabv3_groupnet-r18_shapes.py.
+# rates; the data of deeplabv3_groupnet-r18_shapes.py, trained from scratch for as many
+# iterations as its two stages together, with stage 1's optimizer (Adam lr 5e-3, poly).
 _base_ = ['./deeplabv3_groupnet-r18_shapes.py']
+
+max_iters = {{_base_.two_stage_iters}}
+lr = 5e-3
 
 model = dict(
     backbone=dict(
@@ -22,3 +26,11 @@ model = dict(
                      norm_cfg={{_base_.norm_cfg}}, align_corners=False,
                      loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
                                       loss_weight=1.0)))
+
+optim_wrapper = dict(optimizer=dict(lr=lr))
+param_scheduler = [
+    dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_iters, by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))
+load_from = None

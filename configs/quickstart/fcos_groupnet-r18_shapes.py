@@ -1,29 +1,36 @@
-# Quick start: binary FCOS (Group-Net ResNet-18) on the synthetic shapes, on a CPU.
+# Quick start: binary FCOS (Group-Net ResNet-18) on the synthetic shapes, on a CPU, stage 2 of
+# Group-Net's two-stage recipe. Stage 1 is fcos_groupnet-r18_stage1-tanh_shapes.py:
 #
 #   python tools/dataset_converters/make_shapes_coco.py --out data/shapes_coco
+#   python tools/train.py configs/quickstart/fcos_groupnet-r18_stage1-tanh_shapes.py
 #   python tools/train.py configs/quickstart/fcos_groupnet-r18_shapes.py
 #
 # The data: 400 train / 100 val images of 64x64 pixels, 1-4 circles, squares and triangles each
 # (objects of 16-26 pixels). The model of configs/fcos_groupnet.py (Group-Net backbone, binary
-# FPN, Group-Net FCOS head, all binary convs with K bases) made small enough for a CPU: width 16
-# instead of 64 (C3-C5: 32/64/128 channels, FPN and head 32 channels), K=3 bases instead of 5
-# (K=5 costs 5/3 the time), 2 tower convs instead of 4, trained from scratch (torchvision's
-# weights are for width 64 and need a download). The FCOS regression ranges are scaled down to
-# the object sizes, and the head uses FCOS's improvements (center sampling, GIoU loss,
-# norm_on_bbox, centerness on the regression branch). Adam lr 1e-3, cosine, 6 epochs of 50
-# iterations (batch 8); bbox mAP (mmdet's CocoMetric) on the val split at the end.
-# configs/quickstart/fcos_r18_shapes.py is the full-precision FCOS with the same everything.
+# FPN, Group-Net FCOS head, every binary conv with K=5 bases; the neck's and head's K-base convs
+# binarize at per-base thresholds) made small enough for a CPU: width 16 instead of 64 (C3-C5:
+# 32/64/128 channels, FPN and head 32 channels), 2 tower convs instead of 4. The FCOS regression
+# ranges are scaled down to the object sizes, and the head uses FCOS's improvements (center
+# sampling, GIoU loss, norm_on_bbox, centerness on the regression branch).
+# Stage 1 trains this same K-base detector with tanh in place of sign and real weights (from
+# scratch: torchvision's weights are for width 64 and need a download); this config binarizes it
+# (load_from stage 1's last checkpoint) and fine-tunes it: Adam lr 5e-4, cosine, batch 8.
+# configs/quickstart/fcos_r18_shapes.py is the full-precision FCOS with the same everything,
+# trained for as many epochs as both stages together.
 _base_ = '../fcos/fcos_groupnet-r18-5b_fpn_1x_coco.py'
 
 data_root = 'data/shapes_coco/'
 classes = ('circle', 'square', 'triangle')  # mmbnn.datasets.shapes.SHAPE_CLASSES
-num_bases = 3
+num_bases = 5
 width = 16
-max_epochs = 6
+stage1_epochs = 12  # fcos_groupnet-r18_stage1-tanh_shapes.py
+max_epochs = 12
+two_stage_epochs = stage1_epochs + max_epochs  # the full-precision reference's epochs
+lr = 5e-4
 batch_size = 8
 
 model = dict(
-    backbone=dict(num_bases=num_bases, stem_channels=width, base_channels=width, init_cfg=None),
+    backbone=dict(num_bases=num_bases, stem_channels=width, base_channels=width),
     neck=dict(in_channels=[2 * width, 4 * width, 8 * width], out_channels=2 * width,
               num_bases=num_bases),
     bbox_head=dict(
@@ -87,7 +94,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
@@ -98,3 +105,4 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
 randomness = dict(seed=0)
+load_from = f'work_dirs/fcos_groupnet-r18_stage1-tanh_shapes/epoch_{stage1_epochs}.pth'

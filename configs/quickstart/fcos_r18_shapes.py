@@ -1,9 +1,13 @@
 # Full-precision reference for the quick start: mmdet's FCOS (ResNet-18, FPN, GN head) at the
-# same width, depth, data, schedule and optimizer as fcos_groupnet-r18_shapes.py, trained from
-# scratch. tools/analysis/bench_fcos_shapes.py compares the two.
+# same width, depth, data, optimizer and batch as fcos_groupnet-r18_shapes.py, trained from
+# scratch for as many epochs as the binary detector's two stages together (stage 1 + stage 2),
+# with stage 1's Adam lr 1e-3 and cosine schedule. tools/analysis/bench_fcos_shapes.py compares
+# the two.
 _base_ = './fcos_groupnet-r18_shapes.py'
 
 width = 16
+max_epochs = {{_base_.two_stage_epochs}}
+lr = 1e-3
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -42,3 +46,13 @@ model = dict(
                       loss_weight=1.0),
         loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
+
+optim_wrapper = dict(optimizer=dict(lr=lr))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=max_epochs))
+load_from = None

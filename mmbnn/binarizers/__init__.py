@@ -1,6 +1,6 @@
 from .activation import (ApproxSign, DoReFaActivation, EDEScheduleMixin, EDESign, FPProxy,
                          IdentitySTESign, RSign, STESign, SwishSign)
-from .base_shift import BaseShiftSign, default_base_shifts
+from .base_shift import BaseShiftProxy, BaseShiftSign, default_base_shifts
 from .base import (FULL_PRECISION_BITS, ActivationBinarizer, BaseBinarizer, WeightBinarizer,
                    build_binarizer)
 from .packed import PackedBinaryWeight
@@ -11,7 +11,7 @@ from .weight import (DoReFaWeight, IRNetWeight, LayerScaleWeight, LearnedScaleWe
 __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_binarizer',
            'FULL_PRECISION_BITS', 'EDEScheduleMixin',
            'STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDESign', 'RSign',
-           'BaseShiftSign', 'default_base_shifts',
+           'BaseShiftSign', 'BaseShiftProxy', 'default_base_shifts',
            'DoReFaActivation', 'FPProxy',
            'SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
            'DoReFaWeight', 'PackedBinaryWeight', 'SparseBinaryWeight', 'PrunedSignWeight',

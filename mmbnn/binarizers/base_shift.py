@@ -5,9 +5,10 @@ import torch
 from torch import nn
 
 from mmbnn.registry import MODELS
-from .activation import RSign
+from .activation import FPProxy, RSign
+from .base import FULL_PRECISION_BITS
 
-__all__ = ['BaseShiftSign', 'default_base_shifts']
+__all__ = ['BaseShiftSign', 'BaseShiftProxy', 'default_base_shifts']
 
 
 def default_base_shifts(num_bases: int, spread: float = 0.5) -> tuple:
@@ -69,3 +70,41 @@ class BaseShiftSign(RSign):
     def extra_repr(self) -> str:
         return (f'bits={self.bits}, channels={self.channels}, num_bases={self.num_bases}, '
                 f'shifts={self.shifts}, learnable={self.learnable}')
+
+
+@MODELS.register_module()
+class BaseShiftProxy(BaseShiftSign):
+    """:class:`BaseShiftSign`'s per-base thresholds on a smooth full-precision stand-in for sign:
+    ``q(x) = tanh(x - b_c)`` (or ``hardtanh``, as :class:`~mmbnn.binarizers.FPProxy`), for stage 1
+    of Group-Net's two-stage recipe.
+
+    Stage 1 trains the K-base network with tanh activations and real weights. Where the K bases
+    of a layer-wise K-base conv share their input, one tanh for all of them makes
+    ``sum_k lambda_k conv(tanh(x), W_k) = conv(tanh(x), sum_k lambda_k W_k)``: one real conv, whose
+    K weights are not K separately useful bases, so stage 2 would binarize K arbitrary parts of
+    one weight. With a threshold per base, ``sum_k lambda_k conv(tanh(x - b_k), W_k)`` is a K-term
+    network whose terms stage 2 binarizes one by one (``sign(x - b_k)``, ``sign(W_k)``): the
+    parameter is named ``bias`` as in :class:`BaseShiftSign`, so a stage-1 checkpoint loads its
+    learned thresholds into the stage-2 binarizer key for key. Exact autograd (the gradient of
+    ``tanh``); ``bits`` is 32.
+
+    Args:
+        channels, num_bases, shifts, learnable: As :class:`BaseShiftSign`.
+        kind (str): ``'tanh'`` or ``'hardtanh'``. Default: ``'tanh'``.
+    """
+    bits = FULL_PRECISION_BITS
+
+    def __init__(self, channels: int, num_bases: int = 1,
+                 shifts: Optional[Sequence[float]] = None, learnable: bool = True,
+                 kind: str = 'tanh'):
+        super().__init__(channels, num_bases=num_bases, shifts=shifts, learnable=learnable)
+        self.proxy = FPProxy(kind)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2 or x.size(1) != self.channels:
+            raise ValueError(f'{type(self).__name__}(channels={self.channels}) expects inputs of '
+                             f'shape (N, {self.channels}, ...), got {tuple(x.shape)}')
+        return self.proxy(x - self.bias.view(1, self.channels, *([1] * (x.dim() - 2))))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', kind={self.proxy.kind!r}'
