@@ -88,6 +88,9 @@ MODEL_TABLE = {
              num_classes=4, in_index=0, norm_cfg=dict(type='BN', requires_grad=True)),
         lambda: [feats([16], [6])], [(2, 4, 6, 6)], scope='mmseg'),
     # (penalty, lambda) for an active fraction above the budget
+    'SparseBudgetLoss': Case(
+        dict(type='SparseBudgetLoss', gamma=0.1),
+        lambda: [torch.tensor(0.3), 0.1, torch.tensor(2.0)], [(), ()], grad_inputs=(0, )),
     # distillation losses: (student, teacher[, masks]) -> a scalar; the teacher gets no gradient
     'DistributionLoss': Case(
         dict(type='DistributionLoss', temperature=2.0),

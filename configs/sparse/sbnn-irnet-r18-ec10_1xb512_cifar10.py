@@ -1,20 +1,20 @@
 # Sparse IR-Net ResNet-18 on CIFAR-10 (SBNN: Schiavone et al., "Binary domain generalization for
-# sparsifying binary neural networks", ECML-PKDD 2023), 10 % of the binary weights active.
-# Binary convs: EDE sign activations, weights in the generalised binary domain
-# {phi - tau, phi + tau} (mmbnn.SparseBinaryWeight, EDE gradient, EC = 0.1 met exactly per layer
-# from the first iteration; mmbnn.SparsityHook logs the active fraction). Network: IR-Net's
-# binary conv -> BN -> add with a real-valued shortcut per conv, real 1x1 conv + BN downsample
-# (the official SBNN code), full-precision 3x3 stem and classifier, width 64.
-# Recipe of the official code: Adam lr 1e-3, no weight decay, batch 512 (one GPU), cosine to 0,
-# mixup (alpha 1), 500 epochs (the command of its README), random crop with padding 4 and flip.
-# Not trained in this repository (see README.md here); EC variants: the *-ec25 and *-ec05 files.
+# sparsifying binary neural networks", ECML-PKDD 2023), a budget of 10 % active binary weights,
+# as the official code trains it (github.com/robustml-eurecom/SBNN, CIFAR-10/main_learn.py and
+# ir_1w1a_learn.py): EDE sign activations; weights w_b = tau sign(w) + phi
+# (mmbnn.SparseBinaryWeight: threshold='sign', (tau, phi) from (1, 0), latent weights clamped to
+# +-1.5 after each step by mmbnn.LatentClampHook, EDE gradient, t annealed per epoch); one budget
+# for the whole network, lambda * relu(active/total - EC) with gamma 0.04 (the official value at
+# EC 0.1), added to the loss by mmbnn.SparsityHook. Network: IR-Net's binary conv -> BN -> add
+# with a real-valued shortcut per conv, real 1x1 conv + BN downsample (the official code),
+# full-precision 3x3 stem and classifier, width 64. Recipe of the official code: Adam lr 1e-3, no
+# weight decay, batch 512 (one GPU), cosine to 0, mixup (alpha 1), 500 epochs (its READme
+# command), random crop with padding 4 and flip. Not trained in this repository (see README.md
+# here); EC variants: *-ec25, *-ec05.
 _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-
-custom_imports = dict(imports=['mmbnn.binarizers.sparse', 'mmbnn.engine.sparsity_hook'],
-                      allow_failed_imports=False)
 
 max_epochs = 500
 
@@ -27,6 +27,7 @@ model = dict(
         downsample='real',
         conv_cfg=dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='EDESign'),
                       weight_binarizer=dict(type='SparseBinaryWeight', ec=0.1,
+                                            threshold='sign', init='unit', clamp=1.5,
                                             gradient='ede')),
         act_cfg=None,
         order=('norm', 'add'),
@@ -52,4 +53,8 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=512)
 
-custom_hooks = [dict(type='mmbnn.EDEHook'), dict(type='mmbnn.SparsityHook')]
+custom_hooks = [
+    dict(type='mmbnn.EDEHook', by_epoch=True),
+    dict(type='mmbnn.LatentClampHook'),  # the binarizer's clamp (1.5) after every step
+    dict(type='mmbnn.SparsityHook', budget_loss=dict(type='mmbnn.SparseBudgetLoss', gamma=None)),
+]

@@ -35,7 +35,7 @@ from torch import nn
 from mmbnn.binarizers.base import FULL_PRECISION_BITS, BaseBinarizer
 from mmbnn.layers.multi_base_conv import explicit_bases
 from .base_agreement import mean_base_agreement
-from mmbnn.binarizers.sparse import layer_sparsity
+from .sparse_cost import layer_sparsity
 
 __all__ = ['LayerSummary', 'ModelSummary', 'summarize', 'MAC_OP_HANDLES', 'BITS_PER_KB',
            'BOPS_PER_OP']

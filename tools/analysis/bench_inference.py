@@ -1,7 +1,8 @@
 """Bit-packed 1-bit inference against torch float32, measured side by side in one run.
 
     python tools/analysis/bench_inference.py [--threads 1 all] [--repeats N] [--timer wall|cpu]
-                                             [--skip-layers] [--skip-models] [--json FILE]
+                                             [--skip-layers] [--skip-models] [--sparse]
+                                             [--json FILE]
 
 1. Per layer: 3x3 convs at ResNet-18's shapes (64 ch at 56x56, 128 at 28, 256 at 14, 512 at 7;
    batch 1, stride 1, padding 1): mmbnn's kernel (packing the float input included) against
@@ -12,6 +13,12 @@
    converted (:func:`mmbnn.deploy.convert`); latency, and the resident weight memory of the
    converted model (its parameters and buffers) against its packed checkpoint
    (``tools/deploy/pack.py``: bits + scales + full-precision tensors).
+3. Sparse (``--sparse``, issue 19): the sparse binary conv (:func:`mmbnn.ops.sparse_binary_conv2d`,
+   0/1 weight masks, ``conv(x, m)`` and the window sum) against the dense binary conv at the same
+   ResNet-18 shapes, zero padding, at EC 0.25 / 0.1 / 0.05 (the fraction of active weights), with
+   two mask patterns: ``random`` (each weight active with probability EC, as training leaves
+   them) and ``blocks`` (whole (tap, 64-input-channel word) blocks active with probability EC,
+   the structure the kernel skips). Each output is checked against ``F.conv2d`` of the signs.
 
 Each figure is the median wall time of ``--repeats`` runs after a warm-up, for each thread count
 in turn (``all`` = every core): the latency. On a machine loaded by other jobs, ``--timer cpu
@@ -70,6 +77,46 @@ def bench_layers(repeats, timer):
     return rows
 
 
+SPARSE_ECS = (0.25, 0.1, 0.05)
+
+
+def sparse_mask(c: int, ec: float, pattern: str, g: torch.Generator) -> torch.Tensor:
+    """A (c, c, 3, 3) 0/1 mask with a fraction ``ec`` of active weights: independently per
+    weight (``random``) or per (output channel, tap, 64-input-channel word) block (``blocks``)."""
+    if pattern == 'random':
+        return (torch.rand(c, c, 3, 3, generator=g) < ec).float()
+    words = -(-c // 64)
+    blocks = (torch.rand(c, words, 1, 3, 3, generator=g) < ec).float()
+    return blocks.expand(c, words, 64, 3, 3).reshape(c, words * 64, 3, 3)[:, :c].contiguous()
+
+
+def bench_sparse(repeats, timer):
+    from mmbnn.ops import (binary_conv2d, pack_activations, pack_masks, pack_weights,
+                           sparse_binary_conv2d)
+    rows = []
+    for c, hw in LAYERS:
+        g = torch.Generator().manual_seed(c)
+        x = torch.randn(1, c, hw, hw, generator=g)
+        dense = pack_weights(torch.where(torch.randn(c, c, 3, 3, generator=g) >= 0, 1.0, -1.0))
+        t_dense = timeit(lambda: binary_conv2d(pack_activations(x), dense, c, 3, 1, 1,
+                                               pad_value=0.0), repeats, timer)
+        signs = torch.where(x >= 0, 1.0, -1.0).double()
+        for pattern in ('random', 'blocks'):
+            for ec in SPARSE_ECS:
+                mask = sparse_mask(c, ec, pattern, g)
+                masks = pack_masks(mask)
+                conv, _ = sparse_binary_conv2d(pack_activations(x), masks, c, 3, 1, 1)
+                exact = torch.equal(conv.double(),
+                                    F.conv2d(signs, mask.double(), None, 1, 1))
+                t_sparse = timeit(lambda: sparse_binary_conv2d(pack_activations(x), masks, c,
+                                                               3, 1, 1), repeats, timer)
+                rows.append(dict(layer=f'3x3 {c}ch @{hw}x{hw}', pattern=pattern, ec=ec,
+                                 active=float(mask.mean()), dense_ms=1e3 * t_dense,
+                                 sparse_ms=1e3 * t_sparse, speedup=t_dense / t_sparse,
+                                 exact=exact))
+    return rows
+
+
 def tensor_bytes(model: torch.nn.Module) -> int:
     """Bytes of the model's parameters and buffers (each storage once)."""
     seen, total = set(), 0
@@ -124,6 +171,8 @@ def main(argv=None):
                         'thread (one thread only; for a loaded machine)')
     parser.add_argument('--skip-layers', action='store_true')
     parser.add_argument('--skip-models', action='store_true')
+    parser.add_argument('--sparse', action='store_true',
+                        help='also the sparse binary conv against the dense one (issue 19)')
     parser.add_argument('--json', help='also write the figures to this JSON file')
     args = parser.parse_args(argv)
 
@@ -165,6 +214,14 @@ def main(argv=None):
                     if 'packed_mb' in r else ''
                 print(f'{r["model"]:<34}{r["variant"]:<11}{r["ms"]:>8.1f}{r["vs_fp"]:>9.2f}x'
                       f'{r["weights_mb"]:>12.2f}{packed}')
+        if args.sparse:
+            run['sparse'] = bench_sparse(args.repeats, args.timer)
+            print(f'\n{"sparse layer (zero pad)":<20}{"mask":>8}{"EC":>6}{"active":>8}'
+                  f'{"dense ms":>10}{"sparse ms":>11}{"speed-up":>10}{"exact":>7}')
+            for r in run['sparse']:
+                print(f'{r["layer"]:<20}{r["pattern"]:>8}{r["ec"]:>6.2f}{r["active"]:>8.3f}'
+                      f'{r["dense_ms"]:>10.3f}{r["sparse_ms"]:>11.3f}{r["speedup"]:>9.2f}x'
+                      f'{"yes" if r["exact"] else "NO":>7}')
         results['runs'].append(run)
     if args.json:
         with open(args.json, 'w') as f:

@@ -32,6 +32,17 @@ inline int popc(uint64_t x) {
     return popcount_swar(x);
 }
 
+// The first output index o >= 0 whose input index o * stride - offset is >= 0, and the end of
+// those whose input index is < size (offset = pad - tap * dilation; stride > 0).
+inline int64_t first_in_range(int64_t offset, int64_t stride) {
+  return offset <= 0 ? 0 : (offset + stride - 1) / stride;
+}
+
+inline int64_t end_in_range(int64_t size, int64_t offset, int64_t stride) {
+  const int64_t last = size - 1 + offset;  // o * stride <= last
+  return last < 0 ? 0 : last / stride + 1;
+}
+
 template <bool kHw>
 inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& rows) {
   const uint64_t* x = reinterpret_cast<const uint64_t*>(a.x);
@@ -55,23 +66,33 @@ inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& 
       a.window[t] = static_cast<int32_t>(sum);
     }
   });
+  // the masked popcounts: entry by entry (one (tap, word) pair of a filter), over the output
+  // positions where the tap is in range (zero padding: the others add nothing), so the inner
+  // loop is a strided load, an AND and a popcount into an accumulator row that stays in cache
   at::parallel_for(0, a.N * a.Cout, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / a.Cout, o = r % a.Cout;
-      const std::vector<Entry>& es = rows[o];
       int32_t* out = a.conv + r * OHW;
-      for (int64_t oy = 0; oy < a.OH; ++oy)
-        for (int64_t ox = 0; ox < a.OW; ++ox) {
-          int64_t sum = 0;
-          for (const Entry& e : es) {
-            const int64_t iy = oy * a.stride_h - a.pad_h + (e.tap / a.KW) * a.dil_h;
-            const int64_t ix = ox * a.stride_w - a.pad_w + (e.tap % a.KW) * a.dil_w;
-            if (iy < 0 || iy >= a.H || ix < 0 || ix >= a.W) continue;  // zero padding
-            const uint64_t w = x[((n * a.H + iy) * a.W + ix) * a.Wg + e.word];
-            sum += e.ones - 2 * popc<kHw>(w & e.mask);
-          }
-          out[oy * a.OW + ox] = static_cast<int32_t>(sum);
+      std::fill(out, out + OHW, 0);
+      for (const Entry& e : rows[o]) {
+        const int64_t ky = e.tap / a.KW, kx = e.tap % a.KW;
+        const int64_t oy0 = first_in_range(a.pad_h - ky * a.dil_h, a.stride_h);
+        const int64_t oy1 = std::min(a.OH, end_in_range(a.H, a.pad_h - ky * a.dil_h, a.stride_h));
+        const int64_t ox0 = first_in_range(a.pad_w - kx * a.dil_w, a.stride_w);
+        const int64_t ox1 = std::min(a.OW, end_in_range(a.W, a.pad_w - kx * a.dil_w, a.stride_w));
+        if (ox0 >= ox1) continue;
+        const int64_t step = a.stride_w * a.Wg;
+        const uint64_t mask = e.mask;
+        const int32_t ones = e.ones;
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          const int64_t iy = oy * a.stride_h - a.pad_h + ky * a.dil_h;
+          const int64_t ix0 = ox0 * a.stride_w - a.pad_w + kx * a.dil_w;
+          const uint64_t* px = x + ((n * a.H + iy) * a.W + ix0) * a.Wg + e.word;
+          int32_t* po = out + oy * a.OW;
+          for (int64_t ox = ox0; ox < ox1; ++ox, px += step)
+            po[ox] += ones - 2 * popc<kHw>(*px & mask);
         }
+      }
     }
   });
 }
