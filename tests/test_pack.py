@@ -248,6 +248,7 @@ def test_pack_tool(tmp_path):
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'packed 19 binary layers' in proc.stdout
+    assert proc.stdout.count(' B packed, saved ') == 19  # per layer: what packing saved
     packed = safe_load(str(out))
     assert packed['meta']['note'] == 'fresh' and packed['meta']['packed_from'] == str(ckpt)
     assert len(packed['meta']['packed_layers']) == 19
@@ -261,3 +262,87 @@ def test_pack_tool(tmp_path):
     load_packed(fresh, str(out)).eval()
     with torch.no_grad():
         assert torch.equal(fresh(x, mode='tensor'), expected)
+
+
+# ------------------------------------------------------------------------------ sparse layers
+def sparse_net(seed=0):
+    """Binary convs with pruned +-1 weights (per layer), the generalised domain (sign and
+    quantile modes) and a binary linear head with pruned weights."""
+    torch.manual_seed(seed)
+    conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'))
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        MODELS.build(dict(conv, in_channels=16, out_channels=32, kernel_size=3, padding=1,
+                          weight_binarizer=dict(type='PrunedSignWeight', ec=0.1))),
+        MODELS.build(dict(conv, in_channels=32, out_channels=32, kernel_size=3, padding=1,
+                          weight_binarizer=dict(type='SparseBinaryWeight', ec=0.1))),
+        MODELS.build(dict(conv, in_channels=32, out_channels=16, kernel_size=3, padding=1,
+                          weight_binarizer=dict(type='SparseBinaryWeight', ec=0.05,
+                                                threshold='quantile', init='fit'))),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        BinaryLinear(16, 10, weight_binarizer=dict(type='PrunedSignWeight', ec=0.25)))
+    with torch.no_grad():
+        net(torch.randn(2, 3, 8, 8))  # the lazy least-squares fits
+        for m in net.modules():
+            if hasattr(m, 'weight_binarizer'):
+                m.weight.add_(torch.randn(m.weight.shape) * 0.05)
+                m.weight_binarizer.tau.mul_(1.7)
+    return net
+
+
+def test_sparse_layers_pack_to_bits_mask_and_one_scale(tmp_path):
+    """Pruned +-1 layers pack to sign bits + mask bits + one scale, not to a float tensor of
+    the weight's size (which made them larger than their float weights); the generalised
+    domain to its bits (= the mask of active weights) + tau + phi. Outputs stay bit-identical,
+    and meta['packing']['layers'] says per layer what was saved."""
+    model = sparse_net(0)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    expected = outputs(model, x)
+    packed = pack_model(model)
+    layers = packed['meta']['packing']['layers']
+    assert list(layers) == ['1', '2', '3', '6'] == packed['meta']['packed_layers']
+    for name, entry in packed['packed_weights'].items():
+        m = model.get_submodule(name)
+        n = m.weight.numel()
+        pruned = entry['binarizer'] == 'PrunedSignWeight'
+        assert entry['scale'].numel() == 1
+        assert ('mask' in entry) == pruned and ('offset' in entry) == (not pruned)
+        packed_bytes = (2 if pruned else 1) * math.ceil(n / 8) + (4 if pruned else 8)
+        assert layers[name] == dict(binarizer=entry['binarizer'], float_bytes=4 * n,
+                                    packed_bytes=packed_bytes,
+                                    saved_bytes=4 * n - packed_bytes)
+        assert packed_bytes < 4 * n / 10  # at most 2 bits per weight, plus the scales
+        signs, mask, scale, offset = m.weight_binarizer.sparse_parts(m.weight.detach())
+        assert torch.equal(unpack_bits(entry['bits'], entry['shape']), signs)
+        if pruned:
+            assert torch.equal(unpack_bits(entry['mask'], entry['shape']) > 0, mask)
+        else:  # the bits are the active mask a sparse kernel reads
+            assert torch.equal(unpack_bits(entry['bits'], entry['shape']) > 0,
+                               m.weight_binarizer.active_mask(m.weight))
+            assert entry['offset'].item() == m.weight_binarizer.phi.item()
+    # the 16 -> 32 3x3 pruned conv of the defect: 576 + 576 B + 4 B, was 576 B + 18,432 B
+    assert layers['1']['packed_bytes'] == 1156 and layers['1']['float_bytes'] == 18432
+    path = tmp_path / 'packed.pth'
+    torch.save(packed, path)
+    fresh = load_packed(sparse_net(1), safe_load(str(path)))
+    assert torch.equal(outputs(fresh, x), expected)
+    again = pack_model(fresh)  # a loaded sparse model packs again to the same bits and mask
+    for name, entry in packed['packed_weights'].items():
+        for k in ('bits', 'mask', 'scale', 'offset'):
+            if k in entry:
+                assert torch.equal(again['packed_weights'][name][k], entry[k]), (name, k)
+    assert again['meta']['packing']['layers']['1']['packed_bytes'] == 1156
+
+
+def test_packed_layers_refuse_training():
+    """A model loaded from a packed file holds signs x scales only: it evaluates exactly, and
+    refuses to train (instead of silently training the rebuilt weights as float weights)."""
+    model = groupnet(0)
+    loaded = groupnet(1)
+    load_packed(loaded, pack_model(model))
+    loaded.eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(loaded(x)[-1], model.eval()(x)[-1], rtol=0, atol=0)
+    loaded.train()
+    with pytest.raises(RuntimeError, match='packed 1-bit checkpoint'):
+        loaded(x)

@@ -11,6 +11,14 @@ A binary layer (any module with a ``weight_binarizer`` whose ``weight_bits == 1`
 - ``scale`` (and ``offset``, for binarizers with one) as the binarizer returns them, in the
   weight's dtype: one value per output channel (XNOR-Net) or per layer (Group-Net's code);
 - ``shape`` (a list of ints) and ``dtype`` (a string),
+- for sparse layers whose binarizer has ``sparse_parts``
+  (:class:`~mmbnn.binarizers.PrunedSignWeight`): ``mask``, the 0/1 mask of the kept weights as bits
+  in the same layout (bit 1 = kept), so that the weight is ``signs * scale * mask (+ offset)``
+  and ``scale`` stays one value per layer or channel (not a full-size tensor that is 0 at the
+  pruned weights); the sign bit of a pruned weight is 1. For
+  :class:`~mmbnn.binarizers.SparseBinaryWeight` the bits already are the mask of the active
+  weights (bit 1 = value ``offset + scale``, bit 0 = ``offset - scale``), ``scale`` its ``tau``
+  and ``offset`` its ``phi``: what a sparse 1-bit kernel reads,
 
 and drops the layer's latent float ``weight`` and its binarizer's own state (a learned scale is
 folded into ``scale``). Every other tensor (stem, classifier, BN, shortcuts, activation
@@ -24,7 +32,21 @@ the weights of the original, and gives ``torch.equal`` outputs in eval mode. (Re
 rebuilt weight with the original binarizer would not do: IR-Net's standardisation, for one, does
 not give back its own output.) Packing checks this round trip for every layer and leaves a layer
 whose binarizer breaks it, or has no ``binary_parts`` (k-bit quantisers), in full precision,
-listed in ``meta['packing']['unpacked_binary_layers']`` with the reason.
+listed in ``meta['packing']['unpacked_binary_layers']`` with the reason. Per packed layer,
+``meta['packing']['layers']`` says what packing saved: ``float_bytes`` (the weight in its float
+dtype), ``packed_bytes`` (bits, mask, scale and offset) and ``saved_bytes`` (their difference).
+
+Loading through any ordinary checkpoint path (``load_from``, ``init_cfg=dict(type='Pretrained',
+...)``, mmengine's ``load_checkpoint``, ``model.load_state_dict``): mmbnn's checkpoint loaders
+(``mmbnn://`` and local files) hand a packed file over as :func:`as_loadable_checkpoint`, an
+ordinary state dict with each packed layer's rebuilt weight as ``<layer>.weight`` plus its
+``scale`` (``offset``, ``mask``) under ``<layer>.weight_binarizer.packed_*``
+(:data:`PACKED_BINARIZER_KEYS`). Every module that has a ``weight_binarizer`` child carries a
+load-state-dict pre-hook (:func:`mmbnn.binarizers.packed.load_packed_binarizer`, which every
+binary layer registers when it builds its binarizers): when its keys are there it
+consumes them and gives the layer a ``PackedBinaryWeight``, exactly as :func:`load_packed` does,
+so the float model computes with bit-for-bit the packed weights. The hook does nothing for
+ordinary checkpoints.
 """
 import copy
 import math
@@ -38,10 +60,11 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 import mmbnn.utils  # noqa: F401  (the safe loader for local files)
-from mmbnn.binarizers.packed import PackedBinaryWeight
+from mmbnn.binarizers.packed import PACKED_BINARIZER_KEYS, PackedBinaryWeight
 
 __all__ = ['PACKED_FORMAT', 'PACKED_VERSION', 'binary_layers', 'pack_bits', 'unpack_bits',
-           'pack_model', 'unpack_state_dict', 'load_packed', 'is_packed', 'packed_sizes']
+           'pack_model', 'unpack_state_dict', 'load_packed', 'is_packed', 'packed_sizes',
+           'loadable_state_dict', 'as_loadable_checkpoint', 'PACKED_BINARIZER_KEYS']
 
 PACKED_FORMAT = 'mmbnn-packed-1bit'
 PACKED_VERSION = 1
@@ -76,18 +99,35 @@ def unpack_bits(bits: torch.Tensor, shape, dtype: torch.dtype = torch.float32) -
     return torch.from_numpy(flat.astype(np.int8)).to(dtype).mul_(2).sub_(1).reshape(shape)
 
 
+def _unpack_mask(entry: dict, dtype: torch.dtype) -> torch.Tensor:
+    """The 0/1 mask of a packed sparse entry, in ``dtype``."""
+    return unpack_bits(entry['mask'], entry['shape'], dtype).add_(1).div_(2)
+
+
 def _rebuild(entry: dict) -> torch.Tensor:
     dtype = _DTYPES[entry['dtype']]
     w = unpack_bits(entry['bits'], entry['shape'], dtype) * entry['scale']
+    if entry.get('mask') is not None:
+        w = w * _unpack_mask(entry, dtype)
     if entry.get('offset') is not None:
         w = w + entry['offset']
     return w
 
 
+def _parts(binarizer: nn.Module, w: torch.Tensor):
+    """``(signs, mask, scale, offset)`` of a binarizer: its ``sparse_parts`` if it has one (a
+    mask and a compact scale), else its ``binary_parts`` with no mask."""
+    sparse_parts = getattr(binarizer, 'sparse_parts', None)
+    if callable(sparse_parts):
+        return sparse_parts(w)
+    signs, scale, offset = binarizer.binary_parts(w)
+    return signs, None, scale, offset
+
+
 def _pack_layer(m: nn.Module) -> dict:
     """The packed entry of one binary layer; raises if its parts do not rebuild its weight."""
     w = m.weight.detach()
-    signs, scale, offset = m.weight_binarizer.binary_parts(w)
+    signs, mask, scale, offset = _parts(m.weight_binarizer, w)
     expected = m.weight_binarizer(w)
     if tuple(signs.shape) != tuple(w.shape):
         raise ValueError(f'signs have shape {tuple(signs.shape)}, the weight {tuple(w.shape)}')
@@ -98,14 +138,29 @@ def _pack_layer(m: nn.Module) -> dict:
                  binarizer=type(m.weight_binarizer).__name__)
     if entry['dtype'] not in _DTYPES:
         raise ValueError(f'weights of dtype {w.dtype} are not supported')
+    if mask is not None:
+        if tuple(mask.shape) != tuple(w.shape):
+            raise ValueError(f'the mask has shape {tuple(mask.shape)}, the weight '
+                             f'{tuple(w.shape)}')
+        entry['mask'] = pack_bits(torch.where(mask.bool(), 1.0, -1.0))
     if offset is not None:
         entry['offset'] = torch.as_tensor(offset).detach().cpu().clone().contiguous()
     rebuilt = _rebuild(entry)
     if rebuilt.shape != expected.shape or rebuilt.dtype != expected.dtype or \
             not torch.equal(rebuilt, expected.cpu()):
-        raise ValueError('signs * scale (+ offset) from binary_parts differs from the '
-                         "binarizer's output")
+        raise ValueError('signs * scale (* mask) (+ offset) from the binarizer\'s parts differs '
+                         "from the binarizer's output")
     return entry
+
+
+def _entry_bytes(entry: dict) -> int:
+    """Bytes of a packed entry's tensors: bits, mask, scale, offset."""
+    return sum(_nbytes(entry[k]) for k in ('bits', 'mask', 'scale', 'offset')
+               if entry.get(k) is not None)
+
+
+def _float_bytes(entry: dict) -> int:
+    return math.prod(entry['shape']) * _DTYPES[entry['dtype']].itemsize
 
 
 def pack_model(model: nn.Module, meta: Optional[dict] = None) -> dict:
@@ -113,10 +168,11 @@ def pack_model(model: nn.Module, meta: Optional[dict] = None) -> dict:
 
     Returns:
         dict: ``meta`` (a copy of ``meta`` with ``packed_layers``, the names of the packed layers,
-        and ``packing``: format, version, bit layout, sizes and the binary layers left in full
-        precision with the reason), ``state_dict`` (every tensor but the packed layers' weights
+        and ``packing``: format, version, bit layout, sizes, per packed layer its float, packed
+        and saved bytes (``layers``) and the binary layers left in full precision with the
+        reason), ``state_dict`` (every tensor but the packed layers' weights
         and their weight binarizers' state) and ``packed_weights`` (``{layer name: dict(bits,
-        shape, dtype, scale[, offset], binarizer)}``).
+        shape, dtype, scale[, mask][, offset], binarizer)}``).
     """
     was_training = model.training
     model.eval()
@@ -147,7 +203,11 @@ def pack_model(model: nn.Module, meta: Optional[dict] = None) -> dict:
         format=PACKED_FORMAT, version=PACKED_VERSION, weight_bits=1,
         bit_layout='np.packbits of the flattened (C order) signs, MSB first; bit 1 = +1, '
         'bit 0 = -1; sign(0) = +1',
-        unpacked_binary_layers=dict(skipped))
+        unpacked_binary_layers=dict(skipped),
+        layers={name: dict(binarizer=e['binarizer'], float_bytes=_float_bytes(e),
+                           packed_bytes=_entry_bytes(e),
+                           saved_bytes=_float_bytes(e) - _entry_bytes(e))
+                for name, e in packed.items()})
     ckpt = dict(meta=meta, state_dict=state, packed_weights=packed)
     meta['packing'].update(packed_sizes(ckpt))
     return ckpt
@@ -184,8 +244,45 @@ def unpack_state_dict(checkpoint: dict
     binarizers = OrderedDict()
     for name, entry in checkpoint['packed_weights'].items():
         state[f'{name}.weight' if name else 'weight'] = _rebuild(entry)
-        binarizers[name] = PackedBinaryWeight(entry['scale'], entry.get('offset'))
+        mask = _unpack_mask(entry, torch.float32).bool() if entry.get('mask') is not None \
+            else None
+        binarizers[name] = PackedBinaryWeight(entry['scale'], entry.get('offset'), mask=mask)
     return state, binarizers
+
+
+#: The keys, under a packed layer's prefix, that carry its frozen binarizer in a loadable state
+#: dict (:func:`loadable_state_dict`): scale, offset (optional) and boolean mask (optional).
+
+
+def loadable_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
+    """An ordinary ``state_dict`` of a packed checkpoint, loadable into the float model by any
+    loader: :func:`unpack_state_dict`'s weights plus, per packed layer, its binarizer's
+    ``scale`` (and ``offset``, ``mask``) under :data:`PACKED_BINARIZER_KEYS`, which the layer's
+    load hook turns into a :class:`~mmbnn.binarizers.packed.PackedBinaryWeight` (module
+    docstring)."""
+    state, binarizers = unpack_state_dict(checkpoint)
+    for name, binarizer in binarizers.items():
+        prefix = f'{name}.' if name else ''
+        for key, value in zip(PACKED_BINARIZER_KEYS,
+                              (binarizer.scale, binarizer.offset, binarizer.mask)):
+            if value is not None:
+                state[prefix + key] = value
+    return state
+
+
+def as_loadable_checkpoint(checkpoint):
+    """``checkpoint`` itself, or for a packed checkpoint ``dict(meta=..., state_dict=
+    loadable_state_dict(...))``: what mmbnn's checkpoint loaders return, so that a packed file
+    loads wherever a checkpoint path is accepted."""
+    if not is_packed(checkpoint):
+        return checkpoint
+    return dict(meta=checkpoint.get('meta') or {}, state_dict=loadable_state_dict(checkpoint))
+
+
+def _packed_layers(state: dict):
+    """Names of the layers whose frozen binarizer ``state`` carries."""
+    suffix = PACKED_BINARIZER_KEYS[0]
+    return [k[:-len(suffix)].rstrip('.') for k in state if k.endswith(suffix)]
 
 
 def load_packed(model: nn.Module, checkpoint: Union[str, dict], map_location='cpu',
@@ -193,13 +290,14 @@ def load_packed(model: nn.Module, checkpoint: Union[str, dict], map_location='cp
     """Load a packed checkpoint into ``model`` (built from the same config as the packed one).
 
     Each packed layer gets a :class:`~mmbnn.binarizers.packed.PackedBinaryWeight` and its
-    effective weight; then the state dict is loaded (``strict`` as for ``load_state_dict``).
+    effective weight, through :func:`loadable_state_dict` and the layers' load hook (module
+    docstring); ``strict`` as for ``load_state_dict``.
 
     Args:
         model (nn.Module): The model.
         checkpoint (str | dict): A path or URL (anything mmengine's ``CheckpointLoader`` takes,
             ``mmbnn://`` included; local files go through :func:`mmbnn.utils.safe_load`), or the
-            loaded dict.
+            loaded dict (a packed checkpoint, or :func:`as_loadable_checkpoint`'s form of one).
         map_location: As for ``torch.load``. Default: ``'cpu'``.
         strict (bool): Require the state dict's keys to match the model's. Default: True.
 
@@ -211,14 +309,18 @@ def load_packed(model: nn.Module, checkpoint: Union[str, dict], map_location='cp
     """
     if not isinstance(checkpoint, dict):
         checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-    state, binarizers = unpack_state_dict(checkpoint)
+    if is_packed(checkpoint):
+        state = loadable_state_dict(checkpoint)
+    else:
+        state = checkpoint.get('state_dict')
+        if not isinstance(state, dict) or not _packed_layers(state):
+            _check_packed(checkpoint)  # raises: not a packed checkpoint
     modules = dict(model.named_modules())
-    for name, binarizer in binarizers.items():
+    for name in _packed_layers(state):
         m = modules.get(name)
         if m is None or not hasattr(m, 'weight_binarizer'):
             raise KeyError(f'packed layer {name!r} is not a binary layer of this model '
                            f'({type(model).__name__})')
-        m.weight_binarizer = binarizer.to(m.weight.device)
     model.load_state_dict(state, strict=strict)
     return model
 
@@ -229,13 +331,15 @@ def _nbytes(t: torch.Tensor) -> int:
 
 def packed_sizes(checkpoint: dict) -> Dict[str, int]:
     """Tensor bytes of a packed checkpoint (file overhead not counted): ``bits_bytes`` (the
-    packed signs), ``scale_bytes`` (scales and offsets), ``binary_float_bytes`` (what the packed
-    weights take in their float dtype), ``fp_bytes`` (``state_dict``) and ``num_binary_weights``.
+    packed signs, and the masks of sparse layers), ``scale_bytes`` (scales and offsets),
+    ``binary_float_bytes`` (what the packed weights take in their float dtype), ``fp_bytes``
+    (``state_dict``) and ``num_binary_weights``.
     """
     sizes = dict(bits_bytes=0, scale_bytes=0, binary_float_bytes=0, num_binary_weights=0)
     for entry in checkpoint['packed_weights'].values():
         numel = math.prod(entry['shape'])
-        sizes['bits_bytes'] += _nbytes(entry['bits'])
+        sizes['bits_bytes'] += _nbytes(entry['bits']) + (
+            _nbytes(entry['mask']) if entry.get('mask') is not None else 0)
         sizes['scale_bytes'] += _nbytes(entry['scale']) + (
             _nbytes(entry['offset']) if entry.get('offset') is not None else 0)
         sizes['binary_float_bytes'] += numel * _DTYPES[entry['dtype']].itemsize

@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 
 from mmbnn.binarizers.base import FULL_PRECISION_BITS, build_binarizer
+from mmbnn.binarizers.packed import load_packed_binarizer
 
 __all__ = ['BinaryLayerMixin']
 
@@ -21,6 +22,8 @@ class BinaryLayerMixin:
                          in_channels: int, out_channels: int) -> None:
         self.act_binarizer = build_binarizer(act_binarizer, channels=in_channels)
         self.weight_binarizer = build_binarizer(weight_binarizer, channels=out_channels)
+        # a packed checkpoint (made loadable) gives the layer its frozen binarizer on loading
+        self._register_load_state_dict_pre_hook(load_packed_binarizer, with_module=True)
 
     @property
     def input_bits(self) -> int:

@@ -163,8 +163,11 @@ def safe_load(filename: str, map_location: Union[str, Callable, None] = 'cpu',
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
 def load_from_local(filename: str, map_location=None):
-    """mmengine's loader for local files, with :func:`safe_load` in place of ``torch.load``."""
+    """mmengine's loader for local files, with :func:`safe_load` in place of ``torch.load``; a
+    packed 1-bit checkpoint comes back as an ordinary state dict
+    (:func:`mmbnn.deploy.packing.as_loadable_checkpoint`)."""
+    from mmbnn.deploy.packing import as_loadable_checkpoint  # deploy imports this module
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    return safe_load(filename, map_location=map_location)
+    return as_loadable_checkpoint(safe_load(filename, map_location=map_location))

@@ -1,30 +1,33 @@
-"""Verified checkpoint downloads and the ``mmbnn://<model-name>`` checkpoint scheme.
+"""Verified downloads and the ``mmbnn://<model-name>`` checkpoint scheme.
 
-``CheckpointLoader.load_checkpoint('mmbnn://groupnet-r18-5b_8xb32_in1k')`` (and therefore
-``load_checkpoint(model, ...)``, ``load_from`` and ``init_cfg=dict(type='Pretrained', ...)``)
-looks the name up in the model index (:mod:`mmbnn.zoo.index`), downloads the ``Weights`` URL once
-into ``torch.hub.get_dir()/checkpoints/`` and loads it with :func:`mmbnn.utils.safe_load`.
+``CheckpointLoader.load_checkpoint('mmbnn://groupnet-r18-w16-5b_1xb64_digits')`` (and so
+``load_checkpoint(model, ...)``, ``load_from``, ``init_cfg=dict(type='Pretrained', ...)`` and
+``tools/test.py CONFIG mmbnn://NAME``) looks the name up in the model index
+(:mod:`mmbnn.zoo.index`), resolves its ``Weights`` against the zoo base URL (``$MMBNN_ZOO_URL``,
+by default the release folder that mmbnn ships), fetches the file once into
+``torch.hub.get_dir()/checkpoints/`` and loads it with :func:`mmbnn.utils.safe_load`. A packed
+1-bit file comes back as an ordinary state dict
+(:func:`mmbnn.deploy.packing.as_loadable_checkpoint`) that loads into the float model.
 
-Every file is checked before it is used, against two hashes: the short hash in its name
-(OpenMMLab's ``name_YYYYMMDD-<first 8+ hex digits of the sha256>.pth``) and the full SHA-256 in the
-metafile (``Metadata: Weights SHA256``). A download goes to a temporary file in the cache folder
-and is moved into place (``os.replace``) only once it is complete and verified; on any failure
-the temporary file is deleted, so an interrupted or corrupted download is never cached.
+The transfer is torch.hub's ``download_url_to_file`` (``file://`` and ``http(s)://`` alike): a
+temporary ``<file>.<uuid>.partial`` next to the destination, a progress bar, and the SHA-256 of
+the bytes checked before the file is moved into place; on any failure the temporary file is
+deleted. mmbnn hands it the full SHA-256 from the metafile (``Metadata: Weights SHA256``) as the
+"prefix", so the whole hash is checked, and adds what torch.hub lacks: the index look-up, the
+check that the short hash in the file name (``name_YYYYMMDD-<8+ hex>.pth``) agrees with the full
+one before anything is fetched, errors that name the model, the file and the URL, and the hash
+of a cached file on every use.
 
-A file already in the cache is hashed again on every use. If it does not match it is refused
-(:class:`ChecksumError`) and left where it is for the user to delete: mmbnn only ever moves
-verified files into the cache, so a mismatch means that something else wrote or damaged the file,
-and deleting or silently replacing a file mmbnn cannot account for is the user's call.
+A cached file that no longer matches is refused (:class:`ChecksumError`) and left for the user
+to delete: mmbnn only ever moves verified files into the cache, so a mismatch means that
+something else wrote or damaged it.
 """
 import hashlib
 import http.client
 import os
 import os.path as osp
 import re
-import tempfile
 import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Optional
 
 import torch
@@ -32,6 +35,7 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
+from mmbnn.deploy.packing import as_loadable_checkpoint
 from mmbnn.utils import safe_load
 from .index import SHA256_KEY, ModelInfo, get_model_info
 
@@ -45,7 +49,7 @@ _CHUNK = 1 << 20
 
 
 class DownloadError(RuntimeError):
-    """A checkpoint could not be downloaded completely (nothing was cached)."""
+    """A checkpoint could not be fetched (nothing was cached)."""
 
 
 class ChecksumError(DownloadError):
@@ -68,21 +72,18 @@ def sha256sum(path: str) -> str:
     return h.hexdigest()
 
 
-def _checked_info(name: str, index: Optional[str]):
-    """The model's entry, its URL and its file name, after checking that the index gives a
-    URL and a full hash and that the file name's short hash agrees with the full one."""
+def _checked_info(name: str, index: Optional[str]) -> ModelInfo:
+    """The model's entry, after checking that the index gives weights and a full hash and that
+    the file name's short hash agrees with the full one."""
     info = get_model_info(name, index)
     if not info.weights:
-        raise KeyError(f'model {name!r} ({info.metafile}) has no Weights URL')
+        raise KeyError(f'model {name!r} ({info.metafile}) has no Weights: it is not published')
     if info.sha256 is None:
         raise ChecksumError(
             f'model {name!r} ({info.metafile}) has no Metadata[{SHA256_KEY!r}]: mmbnn:// only '
             f'loads weights whose full SHA-256 the metafile gives')
-    filename = osp.basename(urllib.parse.urlparse(info.weights).path)
-    if not filename:
-        raise KeyError(f'model {name!r}: cannot take a file name from its Weights URL '
-                       f'{info.weights!r}')
-    prefix = hash_prefix(filename)
+    filename = info.filename
+    prefix = hash_prefix(filename or '')
     if prefix is None:
         raise ChecksumError(
             f'model {name!r}: the file name {filename!r} of {info.weights} has no hash prefix '
@@ -92,60 +93,39 @@ def _checked_info(name: str, index: Optional[str]):
             f'model {name!r}: the hash prefix in the file name {filename!r} ({prefix}) does not '
             f'match Metadata[{SHA256_KEY!r}] = {info.sha256} in {info.metafile}; the index is '
             f'inconsistent, nothing was downloaded')
-    return info, filename
+    return info
 
 
-def _fetch(info: ModelInfo, dst: str, timeout: float) -> None:
-    """Download ``info.weights`` to ``dst`` through a temporary file, verified."""
-    url, name = info.weights, info.name
-    folder = osp.dirname(dst)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.', suffix='.partial', dir=folder)
-    received, expected_len = 0, None
+def _fetch(info: ModelInfo, url: str, dst: str, progress: bool) -> None:
+    """torch.hub's verified download of ``url`` to ``dst``, its errors named."""
+    os.makedirs(osp.dirname(dst), exist_ok=True)
+    what = f'model {info.name!r}: file {info.filename} from {url}'
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, 'wb') as f:
-            try:
-                request = urllib.request.Request(url, headers={'User-Agent': 'mmbnn'})
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    length = response.headers.get('Content-Length')
-                    expected_len = int(length) if length and length.isdigit() else None
-                    while True:
-                        chunk = response.read(_CHUNK)
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                        h.update(chunk)
-                        received += len(chunk)
-            except urllib.error.HTTPError as e:
-                raise DownloadError(f'model {name!r}: downloading {url} failed: HTTP {e.code} '
-                                    f'{e.reason}') from e
-            except (http.client.IncompleteRead, OSError, http.client.HTTPException) as e:
-                if isinstance(e, http.client.IncompleteRead):
-                    received += len(e.partial)
-                of = f' of {expected_len}' if expected_len is not None else ''
-                raise DownloadError(f'model {name!r}: downloading {url} failed after {received}'
-                                    f'{of} bytes: {e!r}') from e
-        if expected_len is not None and received != expected_len:
+        torch.hub.download_url_to_file(url, dst, hash_prefix=info.sha256, progress=progress)
+    except urllib.error.HTTPError as e:
+        raise DownloadError(f'{what}: HTTP {e.code} {e.reason}; nothing was cached') from e
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, FileNotFoundError) or url.startswith('file:'):
             raise DownloadError(
-                f'model {name!r}: incomplete download of {url}: received {received} bytes, '
-                f'Content-Length is {expected_len}')
-        actual = h.hexdigest()
-        if actual != info.sha256:
-            raise ChecksumError(
-                f'model {name!r}: the file downloaded from {url} ({received} bytes) has SHA-256 '
-                f'{actual}, expected {info.sha256} (Metadata[{SHA256_KEY!r}] in '
-                f'{info.metafile}); it was not kept')
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+                f'{what}: no such file ({reason}); the index lists it but the zoo folder does '
+                f'not have it (publish it, or point $MMBNN_ZOO_URL at a folder or mirror that '
+                f'has it); nothing was cached') from e
+        raise DownloadError(f'{what}: cannot reach the server ({reason}); nothing was '
+                            f'cached') from e
+    except RuntimeError as e:
+        if 'invalid hash value' not in str(e):
+            raise
+        raise ChecksumError(
+            f'{what}: the bytes do not match Metadata[{SHA256_KEY!r}] = {info.sha256} in '
+            f'{info.metafile} (torch.hub: {e}); the file was not kept') from e
+    except (OSError, http.client.HTTPException) as e:  # a connection cut short, a disk error
+        raise DownloadError(f'{what}: {e!r}; nothing was cached') from e
 
 
 def download_checkpoint(name: str, index: Optional[str] = None, hub_dir: Optional[str] = None,
-                        timeout: float = 60.0) -> str:
-    """Download the weights of model ``name`` once and return the path of the verified file.
+                        dest: Optional[str] = None, progress: bool = True) -> str:
+    """Fetch the weights of model ``name`` once and return the path of the verified file.
 
     Args:
         name (str): A ``Name`` in the model index.
@@ -153,18 +133,24 @@ def download_checkpoint(name: str, index: Optional[str] = None, hub_dir: Optiona
             :func:`~mmbnn.zoo.index.find_model_index`. Default: None.
         hub_dir (str, optional): The torch hub folder; files go to ``<hub_dir>/checkpoints``.
             Default: None, ``torch.hub.get_dir()``.
-        timeout (float): Seconds the connection may stall. Default: 60.
+        dest (str, optional): A folder to put the file in instead of the hub cache.
+            Default: None.
+        progress (bool): Show torch.hub's progress bar while downloading. Default: True.
 
     Raises:
-        KeyError: Unknown model (the message gives close names), or no Weights URL.
-        ChecksumError: The index is inconsistent, the download or the cached file does not match.
-        DownloadError: The transfer failed or was cut short. Nothing is cached in either case.
+        KeyError: Unknown model (the message gives close names), or no Weights.
+        ChecksumError: The index is inconsistent, or the fetched or cached file does not match.
+        DownloadError: The file is missing or the server unreachable. Nothing is cached.
     """
-    info, filename = _checked_info(name, index)
-    dst = osp.join(hub_dir or torch.hub.get_dir(), 'checkpoints', filename)
+    info = _checked_info(name, index)
+    url = info.url()
+    folder = dest
+    if folder is None:
+        folder = osp.join(hub_dir or torch.hub.get_dir(), 'checkpoints')
+    dst = osp.join(folder, info.filename)
     if not osp.isfile(dst):
-        print_log(f'Downloading {name} from {info.weights} to {dst}', logger='current')
-        _fetch(info, dst, timeout)
+        print_log(f'Downloading {name} from {url} to {dst}', logger='current')
+        _fetch(info, url, dst, progress)
     actual = sha256sum(dst)
     if actual != info.sha256:
         raise ChecksumError(
@@ -179,7 +165,8 @@ def download_checkpoint(name: str, index: Optional[str] = None, hub_dir: Optiona
 def load_from_mmbnn(filename: str, map_location=None):
     """mmengine loader for ``mmbnn://<model-name>``: a verified download
     (:func:`download_checkpoint`, rank 0 first in a distributed run), then
-    :func:`mmbnn.utils.safe_load` with ``map_location``."""
+    :func:`mmbnn.utils.safe_load` with ``map_location``; a packed 1-bit file as an ordinary
+    state dict (:func:`~mmbnn.deploy.packing.as_loadable_checkpoint`)."""
     name = filename[len(SCHEME):]
     rank, world_size = get_dist_info()
     if rank == 0:
@@ -188,4 +175,4 @@ def load_from_mmbnn(filename: str, map_location=None):
         barrier()
         if rank > 0:
             path = download_checkpoint(name)
-    return safe_load(path, map_location=map_location)
+    return as_loadable_checkpoint(safe_load(path, map_location=map_location))

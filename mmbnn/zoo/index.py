@@ -14,7 +14,7 @@ root file), each with a ``Models`` list::
         Metadata:
           Weights SHA256: 3f0c9a1e...   # the full SHA-256 (64 hex digits) of the weights file
         Results: [...]
-        Weights: https://.../groupnet-r18-5b_8xb32_in1k_20240101-3f0c9a1e.pth
+        Weights: groupnet-r18-5b_8xb32_in1k_20240101-3f0c9a1e.pth
 
 ``Metadata: Weights SHA256`` (:data:`SHA256_KEY`) is mmbnn's key for the full hash of the file
 that ``Weights`` names; OpenMMLab's format has no field for it, and ``Metadata`` is the free-form
@@ -22,22 +22,36 @@ mapping every model has (mmbnn reads it; mim and modelindex ignore the extra key
 keeps OpenMMLab's short hash (``name_YYYYMMDD-<first 8+ hex of the sha256>.pth``) as well; the
 two must agree.
 
+``Weights`` is a file name (or path) relative to the zoo base URL, :func:`zoo_base_url`:
+``$MMBNN_ZOO_URL`` if set (``https://mirror/mmbnn-zoo/``, ``file:///srv/zoo/`` or a plain folder),
+else the release folder that mmbnn ships, :data:`RELEASE_DIR` (``mmbnn/zoo/weights/``, in the
+source tree and in every install), so a machine without network resolves every published model
+and a mirror of that folder serves the same index. An absolute URL in ``Weights`` is used as it
+is.
+
 Files are read with ``yaml.safe_load``; the ``modelindex`` package is not needed.
 """
 import difflib
 import os
 import os.path as osp
 import re
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import yaml
 
-__all__ = ['MODEL_INDEX_ENV', 'SHA256_KEY', 'ModelInfo', 'find_model_index', 'load_model_index',
-           'get_model_info']
+__all__ = ['MODEL_INDEX_ENV', 'ZOO_URL_ENV', 'RELEASE_DIR', 'SHA256_KEY', 'ModelInfo',
+           'find_model_index', 'load_model_index', 'get_model_info', 'zoo_base_url',
+           'resolve_weights_url']
 
 #: Environment variable naming a ``model-index.yml`` to use instead of mmbnn's own.
 MODEL_INDEX_ENV = 'MMBNN_MODEL_INDEX'
+#: Environment variable naming the zoo base URL that relative ``Weights`` are resolved against.
+ZOO_URL_ENV = 'MMBNN_ZOO_URL'
+#: The release folder of published weights that mmbnn ships (package data of ``mmbnn.zoo``).
+RELEASE_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'weights')
 #: The key, in a model's ``Metadata``, of the full SHA-256 of its ``Weights`` file.
 SHA256_KEY = 'Weights SHA256'
 
@@ -64,6 +78,50 @@ class ModelInfo:
     metafile: str
     metadata: dict = field(default_factory=dict)
     results: list = field(default_factory=list)
+
+    @property
+    def filename(self) -> Optional[str]:
+        """The file name of ``Weights`` (None without weights)."""
+        if not self.weights:
+            return None
+        return osp.basename(urllib.parse.urlparse(self.weights).path) or None
+
+    def url(self, base: Optional[str] = None) -> Optional[str]:
+        """``Weights`` resolved against ``base`` (default :func:`zoo_base_url`)."""
+        return resolve_weights_url(self.weights, base) if self.weights else None
+
+
+def _as_url(location: str) -> str:
+    """A URL for ``location``: URLs as they are, local folders as ``file://`` URLs."""
+    if re.match(r'^[A-Za-z][A-Za-z0-9+.-]*://', location):
+        return location
+    return urllib.parse.urljoin('file:', urllib.request.pathname2url(
+        osp.abspath(osp.expanduser(location))))
+
+
+def zoo_base_url() -> str:
+    """The base URL of relative ``Weights``: ``$MMBNN_ZOO_URL`` (a URL or a local folder) if set,
+    else the shipped release folder :data:`RELEASE_DIR` as a ``file://`` URL; always ends with
+    ``/``."""
+    base = os.environ.get(ZOO_URL_ENV) or RELEASE_DIR
+    return _as_url(base).rstrip('/') + '/'
+
+
+def resolve_weights_url(weights: str, base: Optional[str] = None) -> str:
+    """``weights`` as an absolute URL: absolute URLs as they are, a relative name or path
+    joined to ``base`` (a URL or folder; default :func:`zoo_base_url`).
+
+    Raises:
+        ValueError: ``weights`` is an absolute local path (the index must not name files on one
+            machine; give it relative to the zoo base).
+    """
+    if re.match(r'^[A-Za-z][A-Za-z0-9+.-]*://', weights):
+        return weights
+    if osp.isabs(weights):
+        raise ValueError(f'Weights {weights!r} is an absolute path: the model index names files '
+                         f'relative to the zoo base URL (${ZOO_URL_ENV}) or by full URL')
+    base = zoo_base_url() if base is None else _as_url(base).rstrip('/') + '/'
+    return base + urllib.parse.quote(weights.replace(os.sep, '/'))
 
 
 def find_model_index(path: Optional[str] = None) -> str:

@@ -59,6 +59,9 @@ def main():
           f'({s["num_binary_weights"]} weights): {mb(s["binary_float_bytes"])} as floats -> '
           f'{mb(s["bits_bytes"])} of bits + {mb(s["scale_bytes"])} of scales; '
           f'full-precision tensors {mb(s["fp_bytes"])}')
+    for name, layer in s['layers'].items():
+        print(f'  {name} ({layer["binarizer"]}): {layer["float_bytes"]} B as floats -> '
+              f'{layer["packed_bytes"]} B packed, saved {layer["saved_bytes"]} B')
     for name, reason in s['unpacked_binary_layers'].items():
         print(f'kept in full precision: {name} ({reason})')
     print(f'saved {args.out} ({mb(os.path.getsize(args.out))})')

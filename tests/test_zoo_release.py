@@ -1,0 +1,87 @@
+"""The real zoo: every model the index publishes is in the shipped release folder with its hash,
+and `tools/test.py CONFIG mmbnn://NAME` reproduces its recorded result exactly on its evaluation
+split; the folder holds nothing else, stays under 30 MB and ships with `pip install .`; the
+README's zoo table is the generated one."""
+import hashlib
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from mmbnn.zoo import MODEL_INDEX_ENV, RELEASE_DIR, ZOO_URL_ENV, load_model_index
+from mmbnn.zoo.evaluate import evaluate, recorded_metrics, reproduces, split_name
+from mmbnn.zoo.table import TABLE_BEGIN, TABLE_END, zoo_table
+
+INDEX = osp.join(ROOT, 'model-index.yml')
+PUBLISHED = [m for m in load_model_index(INDEX).values() if m.weights]
+MAX_BYTES = 30 * 2**20
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_release_folder_matches_the_index():
+    files = sorted(f for f in os.listdir(RELEASE_DIR) if f != 'README.md')
+    assert files == sorted(m.weights for m in PUBLISHED), 'files without an entry, or entries '\
+        'without their file'
+    total = 0
+    for m in PUBLISHED:
+        assert re.fullmatch(re.escape(m.name) + r'_\d{8}-[0-9a-f]{8}\.pth', m.weights), m.weights
+        path = osp.join(RELEASE_DIR, m.weights)
+        assert sha256(path) == m.sha256, m.name
+        assert m.results and recorded_metrics(m.results), f'{m.name} has no recorded result'
+        total += os.path.getsize(path)
+    assert total < MAX_BYTES
+
+
+@pytest.mark.parametrize('name', [m.name for m in PUBLISHED] or [
+    pytest.param(None, marks=pytest.mark.skip(reason='the model index lists no weights yet'))])
+def test_published_model_reproduces(name, tmp_path, monkeypatch):
+    """The shipped file, by name, through tools/test.py: the recorded metrics exactly, on the
+    split and number of images recorded."""
+    monkeypatch.delenv(ZOO_URL_ENV, raising=False)  # the shipped release folder
+    monkeypatch.setenv(MODEL_INDEX_ENV, INDEX)
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    try:
+        info = next(m for m in PUBLISHED if m.name == name)
+        dataset = info.results[0]['Dataset']
+        measured = evaluate(info.config, f'mmbnn://{name}', dataset=dataset,
+                            work_dir=str(tmp_path / 'work'))
+    finally:
+        torch.hub.set_dir(old)
+    assert reproduces(recorded_metrics(info.results), measured.metrics) == []
+    for result in info.results:
+        assert result['Split'] == split_name(info.config)
+        assert result['Images'] == measured.images
+
+
+def test_release_folder_is_package_data(tmp_path):
+    """`setup.py build_py` (what `pip install .` runs) ships the folder, its published files
+    and the index."""
+    proc = subprocess.run([sys.executable, 'setup.py', '-q', 'build_py', '--build-lib',
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shipped = tmp_path / 'mmbnn' / 'zoo' / 'weights'
+    assert (shipped / 'README.md').is_file()
+    assert (tmp_path / 'mmbnn' / '.mim' / 'model-index.yml').is_file()
+    for m in PUBLISHED:
+        assert sha256(shipped / m.weights) == m.sha256
+
+
+def test_readme_zoo_table_is_generated():
+    with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        text = f.read()
+    if TABLE_BEGIN not in text:
+        pytest.skip('the README has no zoo table block yet')
+    start = text.index(TABLE_BEGIN) + len(TABLE_BEGIN)
+    end = text.index(TABLE_END)
+    assert text[start:end].strip() == zoo_table(INDEX), \
+        'run python tools/misc/zoo.py table --readme README.md'
