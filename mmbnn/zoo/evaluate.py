@@ -160,6 +160,7 @@ def evaluate(config: str, checkpoint: str, dataset: Optional[str] = None,
         old_threads = torch.get_num_threads()
         if threads is not None:
             torch.set_num_threads(threads)
+        stack.enter_context(_fresh_managers())
         try:
             test = load_tool('test.py')
             name = f'{osp.splitext(osp.basename(config))[0]}_{uuid.uuid4().hex[:8]}'
@@ -176,6 +177,28 @@ def evaluate(config: str, checkpoint: str, dataset: Optional[str] = None,
         except (TypeError, ValueError):
             continue
     return Evaluation(out, images)
+
+
+@contextlib.contextmanager
+def _fresh_managers():
+    """Forget the mmengine global instances (visualizers, message hubs, loggers) that a run
+    creates, when it ends: the next evaluation in this process would otherwise get the previous
+    run's visualizer (``get_instance`` returns it by name), whose save folder is gone."""
+    from mmengine.utils import ManagerMixin
+
+    def classes(cls=ManagerMixin):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from classes(sub)
+
+    before = {cls: set(cls._instance_dict) for cls in classes()}
+    try:
+        yield
+    finally:
+        for cls in classes():
+            for key in list(cls._instance_dict):
+                if key not in before.get(cls, ()):
+                    del cls._instance_dict[key]
 
 
 def split_name(config: str) -> str:
