@@ -358,3 +358,10 @@ def test_input_shape_from_config():
     assert shape(Config(dict(train_pipeline=[dict(type='RandomCrop', crop_size=(512, 256))])))[0] \
         == (512, 256)  # mmdet / mmseg RandomCrop: (h, w)
     assert shape(Config(dict(model=dict())))[0] is None
+    # no resize or crop: mmseg pads every input to the data preprocessor's size, (h, w)
+    no_resize = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+    cfg = Config(dict(test_pipeline=no_resize,
+                      model=dict(data_preprocessor=dict(type='SegDataPreProcessor',
+                                                        size=(96, 64)))))
+    assert shape(cfg) == ((96, 64), 'model.data_preprocessor.size')
+    assert shape(Config(dict(data_preprocessor=dict(size=(48, 48)))))[0] == (48, 48)

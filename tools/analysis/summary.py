@@ -7,7 +7,8 @@ Works on mmpretrain classifiers, mmdet detectors and mmseg segmentors alike (the
 from the config's ``default_scope``); see :func:`mmbnn.analysis.summarize` for what is counted.
 The input size is ``--shape`` (``H``, ``H W`` or ``C H W``), else the last resize or crop of the
 config's test pipeline (mmpretrain's crop size, mmdet's and mmseg's ``Resize`` scale, which with
-``keep_ratio`` is the largest size an image is resized to), else 224 x 224.
+``keep_ratio`` is the largest size an image is resized to), else the data preprocessor's ``size``
+(mmseg's pad size), else 224 x 224.
 
 ``--json`` prints the summary as JSON instead of the tables (``--json FILE`` writes it to FILE).
 ``--update-metafile METAFILE --model-name NAME`` writes FLOPs, BOPs, OPs and Parameters into that
@@ -81,8 +82,9 @@ def _size(value, hw_order: bool = False) -> Optional[Tuple[int, int]]:
 
 
 def input_shape_from_config(cfg: Config) -> Tuple[Optional[Tuple[int, int]], str]:
-    """``((H, W), where)`` from the last resize or crop of the first pipeline found; ``(None,
-    reason)`` if no pipeline gives one."""
+    """``((H, W), where)`` from the last resize or crop of the first pipeline found, else from
+    the data preprocessor's ``size`` (mmseg pads every input to it: ``(H, W)``); ``(None,
+    reason)`` if neither gives one."""
     for source in _PIPELINE_SOURCES:
         for pipeline in _pipelines(cfg.get(source)):
             size, where = None, ''
@@ -98,7 +100,13 @@ def input_shape_from_config(cfg: Config) -> Tuple[Optional[Tuple[int, int]], str
                     size, where = found, f'{source}: {kind}'
             if size is not None:
                 return size, where
-    return None, 'no resize or crop in the config\'s pipelines'
+    for where in ('model.data_preprocessor', 'data_preprocessor'):
+        preprocessor = cfg.get('model', {}).get('data_preprocessor') if where.startswith(
+            'model.') else cfg.get('data_preprocessor')
+        size = _size((preprocessor or {}).get('size'), hw_order=True)
+        if size is not None:
+            return size, f'{where}.size'
+    return None, 'no resize or crop in the config\'s pipelines, no data_preprocessor.size'
 
 
 def build_model(cfg: Config):

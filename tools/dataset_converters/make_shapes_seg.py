@@ -23,9 +23,14 @@ SPLITS = ('train', 'val')
 
 def _load_shapes():
     """``mmbnn/datasets/shapes.py`` on its own: it needs only numpy, while importing the mmbnn
-    package loads torch and mmengine (seconds on a busy machine)."""
-    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmbnn',
+    package loads torch and mmengine (seconds on a busy machine). Found beside this tool in a
+    source tree (through the ``.mim`` link of an editable install too), else in the installed
+    package (located without importing it)."""
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.realpath(__file__)))), 'mmbnn',
                     'datasets', 'shapes.py')
+    if not osp.isfile(path):
+        package = importlib.util.find_spec('mmbnn').submodule_search_locations[0]
+        path = osp.join(package, 'datasets', 'shapes.py')
     spec = importlib.util.spec_from_file_location('mmbnn_shapes', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
