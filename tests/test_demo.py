@@ -18,9 +18,6 @@ from mmbnn.zoo import MODEL_INDEX_ENV, SHA256_KEY
 from tiny_toolbox_data import (SHAPES, cls_config, det_config, load_tool, make_cls_data,
                                make_det_data, make_seg_data, save_checkpoint, seg_config)
 
-HAS_CONVERT = hasattr(mmbnn.deploy, 'convert')
-
-
 # mmseg's own deprecation notices, raised while it builds the tiny FCN
 pytestmark = [
     pytest.mark.filterwarnings('ignore:``build_loss`` would be deprecated soon:UserWarning'),
@@ -176,7 +173,6 @@ def test_one_bit_without_convert_is_refused(demo, cls, tmp_path, monkeypatch):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.skipif(not HAS_CONVERT, reason='mmbnn.deploy.convert does not exist yet')
 def test_one_bit_demo_predicts_as_the_simulated_model(demo, cls, det, tmp_path):
     sim = demo.main([cls['image'], cls['config'], '--weights', cls['ckpt'], '--out-dir',
                      str(tmp_path / 'sim'), '--device', 'cpu'])['prediction']

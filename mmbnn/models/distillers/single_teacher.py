@@ -24,7 +24,7 @@ What the wrapper guarantees:
   normalise alike; checked), runs in eval mode without gradient, and is never trained.
 - **The teacher is not part of the model**: it is held outside the module tree, so it is not in
   ``parameters()`` (the optimizer never sees it), not in ``state_dict()``, not re-initialised by
-  ``init_weights()``; ``.to()`` / ``.cuda()`` move it along. It is built and loaded (with
+  ``init_weights()``; moving the wrapper (``.to(device)``) moves it along. It is built and loaded (with
   mmengine's ``CheckpointLoader``, hence mmbnn's safe loader and ``mmbnn://NAME`` names) on the
   first training step, or by :meth:`build_teacher`; testing never builds it.
 - **Checkpoints are the student's**: ``state_dict()`` has exactly the student's keys (no
