@@ -35,17 +35,29 @@ class BuildPyWithMim(build_py):
                 shutil.copyfile(src, dst)
 
 
+#: The C++ extension's flags, in one place. -ffp-contract=off: no FMA contraction, so every
+#: ISA's kernels give the same floats as the portable path and mmbnn/ops/_torch_ops.py.
+CXX_FLAGS = ['-O3', '-std=c++20', '-ffp-contract=off', '-Wall']
+
+
 def bitpack_extension():
-    """``mmbnn.ops._C``, the bit-packed 1-bit inference kernels (C++; the AVX2 code is compiled
-    per function and chosen at run time, never ``-march=native``). Building it imports torch, so
-    install with ``pip install --no-build-isolation --use-pep517`` (as ``tools/setup_env.sh``
-    does)."""
-    from torch.utils.cpp_extension import BuildExtension, CppExtension
-    sources = sorted(glob.glob(osp.join('mmbnn', 'ops', 'csrc', '*.cpp')))
-    ext = CppExtension('mmbnn.ops._C', sources,
-                       extra_compile_args=['-O3', '-std=c++20', '-fopenmp'],
-                       extra_link_args=['-fopenmp'])
-    return [ext], BuildExtension.with_options(use_ninja=False)
+    """``mmbnn.ops._C``: the bit-packed 1-bit kernels. A torch-free core (``mmbnn/ops/csrc/core``:
+    packing, micro-kernels per ISA, dispatch; x86 code compiled per function with its own target
+    attribute, never ``-march=native``, and only on x86-64) and a thin torch binding
+    (``csrc/*.cpp``). ``MMBNN_PORTABLE=1`` compiles the x86 code out. The extension is optional:
+    where it cannot be built, mmbnn installs anyway and ``mmbnn.ops`` runs its pure-PyTorch
+    implementation (same results, slower; one warning says so). Building imports torch: install
+    with ``pip install --no-build-isolation .`` (``tools/setup_env.sh`` does)."""
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:  # no torch in the build environment: pure-PyTorch ops only
+        return [], {}
+    sources = sorted(glob.glob(osp.join('mmbnn', 'ops', 'csrc', '*.cpp')) +
+                     glob.glob(osp.join('mmbnn', 'ops', 'csrc', 'core', '*.cpp')))
+    macros = [('MMBNN_PORTABLE', '1')] if os.environ.get('MMBNN_PORTABLE') == '1' else []
+    ext = CppExtension('mmbnn.ops._C', sources, define_macros=macros,
+                       extra_compile_args=CXX_FLAGS, optional=True)
+    return [ext], {'build_ext': BuildExtension.with_options(use_ninja=False)}
 
 
 EXT_MODULES, BUILD_EXT = bitpack_extension()
@@ -60,7 +72,8 @@ setup(
     license='Apache-2.0',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     # the model zoo's release folder (mmbnn.zoo.RELEASE_DIR): published weights and its README
-    package_data={'mmbnn.zoo': ['weights/*.pth', 'weights/README.md']},
+    package_data={'mmbnn.zoo': ['weights/*.pth', 'weights/README.md'],
+                  'mmbnn.ops': ['csrc/*.cpp', 'csrc/core/*.h', 'csrc/core/*.cpp']},
     python_requires='>=3.9',
     install_requires=[
         'torch>=2.1',
@@ -78,6 +91,6 @@ setup(
                   'ftfy', 'regex', 'mlxtend', 'matplotlib'],
     },
     ext_modules=EXT_MODULES,
-    cmdclass={'build_py': BuildPyWithMim, 'build_ext': BUILD_EXT},
+    cmdclass={'build_py': BuildPyWithMim, **BUILD_EXT},
     zip_safe=False,
 )

@@ -1,5 +1,6 @@
-"""Bit packing of activations and weights (mmbnn.ops): layout, sign(0) = +1, thresholds, every
-instruction set, any strides."""
+"""Bit packing of activations and weights (mmbnn.ops): layout, sign(0) = +1, thresholds and
+repeats, every implementation (compiled ISAs and the pure-PyTorch path), any strides; the choice
+of implementation; the extension's build flags."""
 import os
 import re
 
@@ -80,9 +81,24 @@ def test_weights_round_trip():
         assert torch.equal(unpack_weights(words, shape[1], shape[2:]), w)
 
 
+@pytest.mark.parametrize('isa', ISA_LIST)
+def test_repeat_packs_copies_with_their_own_thresholds(isa):
+    """repeat=R: word group r * G + g is x's group g binarized with thresholds r C ... (the K
+    bases of a Group-Net group that read one input through per-base thresholds)."""
+    g = torch.Generator().manual_seed(9)
+    x = with_zeros(torch.randn(2, 70, 5, 6, generator=g))
+    thr = torch.randn(3 * 70, generator=g) * 0.5
+    words = pack_activations(x, thr, groups=2, repeat=3, isa=isa)
+    assert words.shape == (2, 5, 6, 6, 1)
+    for r in range(3):
+        t = thr[r * 70:(r + 1) * 70]
+        assert torch.equal(words[..., 2 * r:2 * r + 2, :], pack_signs(x, t, 2))
+
+
 def test_isa_choice(monkeypatch):
-    assert 'generic' in ISA_LIST
+    assert ISA_LIST[-1] == 'torch' and 'generic' in ISA_LIST
     assert kernel_isa('generic') == ISAS['generic']
+    assert kernel_isa('torch') == ISAS['torch']
     with pytest.raises(ValueError, match='not one of'):
         kernel_isa('sse9')
     monkeypatch.setenv('MMBNN_BITPACK_ISA', 'bogus')
@@ -92,24 +108,36 @@ def test_isa_choice(monkeypatch):
     assert kernel_isa() == ISAS['generic']
     monkeypatch.delenv('MMBNN_BITPACK_ISA')
     assert kernel_isa() == ISAS['auto']
+    missing = [n for n in ('avx2', 'avx512bw', 'avx512vpopcnt') if n not in ISA_LIST]
+    for name in missing:  # refused, naming what is missing
+        with pytest.raises(RuntimeError, match=f"the '{name}' kernels"):
+            kernel_isa(name)
 
 
 def test_pack_rejects_bad_input():
-    with pytest.raises(RuntimeError, match='divisible by groups'):
+    with pytest.raises(ValueError, match='divisible by groups'):
         pack_activations(torch.randn(1, 5, 2, 2), groups=2)
-    with pytest.raises(RuntimeError, match='float32'):
+    with pytest.raises(ValueError, match='float32'):
         pack_activations(torch.randn(1, 4, 2, 2, dtype=torch.float64))
-    with pytest.raises(RuntimeError, match='threshold must hold 4'):
+    with pytest.raises(ValueError, match='threshold must hold repeat \\* channels = 4'):
         pack_activations(torch.randn(1, 4, 2, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match='= 8 values'):
+        pack_activations(torch.randn(1, 4, 2, 2), torch.zeros(4), repeat=2)
 
 
-def test_avx2_is_compiled_per_function_not_for_the_whole_build():
-    """The extension must run on any x86-64: no -m<isa> or -march in its compile flags; the
-    AVX2 code carries its own target attribute."""
+def test_x86_code_is_compiled_per_function_not_for_the_whole_build():
+    """The extension must run on any x86-64 and build elsewhere: no -m<isa> or -march in its
+    compile flags; each x86 kernel carries its own target attribute, and the x86 code is
+    guarded by the architecture (compiled out off x86-64 or with MMBNN_PORTABLE)."""
     root = os.path.join(os.path.dirname(__file__), '..')
     setup = open(os.path.join(root, 'setup.py')).read()
-    flags = re.search(r"extra_compile_args=\[([^\]]*)\]", setup).group(1)
-    assert '-O3' in flags and '-std=c++20' in flags
+    flags = re.search(r"CXX_FLAGS = \[([^\]]*)\]", setup).group(1)
+    assert '-O3' in flags and '-std=c++20' in flags and '-ffp-contract=off' in flags
     assert not re.search(r"'-m[a-z]", flags), flags
-    conv = open(os.path.join(root, 'mmbnn', 'ops', 'csrc', 'conv.cpp')).read()
-    assert '__attribute__((target("avx2,popcnt")))' in conv
+    core = os.path.join(root, 'mmbnn', 'ops', 'csrc', 'core')
+    platform = open(os.path.join(core, 'platform.h')).read()
+    assert 'defined(__x86_64__)' in platform and 'MMBNN_PORTABLE' in platform
+    for name in ('kernels_avx2.cpp', 'kernels_avx512.cpp'):
+        src = open(os.path.join(core, name)).read()
+        assert '#if MMBNN_X86' in src and 'MMBNN_TARGET(MMBNN_T_' in src, name
+        assert '#include <immintrin.h>' not in src  # only platform.h includes it, guarded

@@ -11,7 +11,7 @@ def sign(x):
     return torch.where(x >= 0, 1.0, -1.0)
 
 
-@pytest.mark.parametrize('isa', ['generic', 'auto'])
+@pytest.mark.parametrize('isa', ['generic', 'auto', 'torch'])
 @pytest.mark.parametrize('c,cout,k,stride,padding,dilation,density',
                          [(3, 4, 3, 1, 1, 1, 0.5), (65, 6, 3, 2, 1, 1, 0.1),
                           (130, 5, 3, 1, 2, 2, 0.05), (64, 8, 1, 1, 0, 1, 0.3)])

@@ -6,11 +6,12 @@ from typing import Callable, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .converters import NotConvertible, find_converter
+from .converters import NotConvertible, NotFusable, find_converter
 from .fusion import fuse_epilogues
 from . import layer_converters  # noqa: F401  (registers the converters of mmbnn's layers)
+from . import fused_resnet  # noqa: F401  (registers the fused engine of the binary ResNets)
 
-__all__ = ['convert', 'simulated_layers', 'example_forward']
+__all__ = ['convert', 'simulated_layers', 'unfused', 'example_forward']
 
 
 def _looks_binary(m: nn.Module) -> bool:
@@ -60,6 +61,7 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
     model = model if inplace else copy.deepcopy(model)
     model.eval()
     simulated: List[Tuple[str, str, str]] = []
+    declined: List[Tuple[str, str, str]] = []
 
     def replace(m: nn.Module, name: str) -> Optional[nn.Module]:
         fn = find_converter(m)
@@ -70,6 +72,9 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
             return None
         try:
             new = fn(m)
+        except NotFusable as e:  # convert its children instead
+            declined.append((name, type(m).__name__, str(e)))
+            return None
         except NotConvertible as e:
             simulated.append((name, type(m).__name__, str(e)))
             return None
@@ -94,6 +99,7 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
         warnings.warn(f'mmbnn.deploy.convert: {len(simulated)} binary layer(s) stay simulated '
                       f'(float sign + conv):\n{lines}', stacklevel=2)
     model._mmbnn_simulated = simulated
+    model._mmbnn_unfused = declined
     if fuse and example_inputs is not None:
         model._mmbnn_folded = fuse_epilogues(model, example_forward(model, example_inputs))
     return model
@@ -102,3 +108,9 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
 def simulated_layers(model: nn.Module) -> List[Tuple[str, str, str]]:
     """``(name, type, reason)`` of the binary layers :func:`convert` left simulated."""
     return list(getattr(model, '_mmbnn_simulated', []))
+
+
+def unfused(model: nn.Module) -> List[Tuple[str, str, str]]:
+    """``(name, type, reason)`` of the modules with a fused engine (binary ResNet backbones)
+    that :func:`convert` converted layer by layer instead."""
+    return list(getattr(model, '_mmbnn_unfused', []))

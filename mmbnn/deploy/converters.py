@@ -32,12 +32,18 @@ from torch import nn
 from mmbnn.binarizers import (ApproxSign, EDESign, IdentitySTESign, RSign, STESign,
                               SwishSign)
 
-__all__ = ['NotConvertible', 'CONVERTERS', 'SIGN_THRESHOLDS', 'register_converter',
+__all__ = ['NotConvertible', 'NotFusable', 'CONVERTERS', 'SIGN_THRESHOLDS', 'register_converter',
            'register_sign_binarizer', 'find_converter', 'sign_threshold', 'binary_weight']
 
 
 class NotConvertible(Exception):
     """A module that the kernels cannot run (the message says why); it stays simulated."""
+
+
+class NotFusable(Exception):
+    """A container (a block, a backbone) whose fused form cannot express this instance (the
+    message says why): :func:`~mmbnn.deploy.convert` converts its children one by one instead,
+    and lists the reason in ``simulated_layers``' companion :func:`~mmbnn.deploy.unfused`."""
 
 
 #: module type -> converter ``fn(module) -> inference module``.

@@ -45,8 +45,7 @@ class FoldedInto(nn.Module):
         self.folded = folded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = getattr(self._layer, '_last_output', None)
-        if last is None or last() is not x:
+        if self._layer.last_output() is not x:
             raise RuntimeError(
                 f'{self.folded} was folded into the epilogue of the {type(self._layer).__name__} '
                 'before it, but it received another tensor: this model does not run as it did '

@@ -3,11 +3,14 @@
 Each takes the float input of the layer it replaces and returns what that layer returns (up to
 float rounding: the kernels sum integers, the simulation sums floats): it binarizes and packs
 the input (``bit = not (x - b >= 0)``, one threshold ``b`` per channel), runs the xor/popcount
-convolution and the fused epilogue ``y = post_scale * act(scale * dot + shift) + post_shift``
-(``scale`` the weight scale, ``shift`` the bias, and a following BN or ReLU folded in by
-:func:`mmbnn.deploy.fuse_epilogues`). They hold the weights as packed 64-bit words plus one
-scale and shift per output channel, never the float weights, and are eval-only.
+convolution and the fused epilogue (``scale``/``shift`` from the weight scale and the bias, and a
+following BN or ReLU folded in by :func:`mmbnn.deploy.fuse_epilogues`). They hold the weights as
+packed 64-bit words (the layout of packed checkpoints) plus per-channel epilogue vectors, never
+the float weights, and are eval-only. Float outputs are channels-last tensors, the layout every
+converted layer and torch's fast CPU paths (pooling, 1x1 convs, adds) share. Modules are safe to
+call from several Python threads at once.
 """
+import threading
 import weakref
 from typing import Optional
 
@@ -15,12 +18,14 @@ import torch
 from torch import nn
 
 from mmbnn.ops import conv_output_size, num_words, pack_weights
-from mmbnn.ops.binary_conv import OUT_MODES, per_group_pairs
-from mmbnn.ops.bitpack import kernel_isa, load_kernels
+from mmbnn.ops.binary_conv import OUT_MODES, group_pairs, run_binary_conv2d
+from mmbnn.ops.bitpack import TORCH_ISA, kernel_isa, pack_signs
 from .converters import NotConvertible, binary_weight, sign_threshold
 
 __all__ = ['BitPackedConv2d', 'BitPackedMultiBaseConv2d', 'BitPackedLinear', 'InferenceOnly',
-           'bn_affine']
+           'bn_affine', 'pack_input']
+
+_NO_ACT = (0, None, None, None)
 
 
 def bn_affine(bn: nn.Module):
@@ -31,6 +36,16 @@ def bn_affine(bn: nn.Module):
     if bn.bias is not None:
         b = b + bn.bias.detach().float()
     return a, b
+
+
+def pack_input(x: torch.Tensor, threshold: Optional[torch.Tensor], groups: int, repeat: int,
+               code: int) -> torch.Tensor:
+    """Packed words of a float input (any layout; channels-last is the fast path)."""
+    if x.dtype != torch.float32:
+        x = x.float()
+    if code == TORCH_ISA:
+        return pack_signs(x, threshold, groups, repeat)
+    return torch.ops.mmbnn.pack_activations(x, threshold, groups, repeat, code)
 
 
 class InferenceOnly(nn.Module):
@@ -49,20 +64,26 @@ class _Epilogue(InferenceOnly):
     and the folding of a following BN or ReLU into them."""
     relu: bool
 
-    def _output(self, y: torch.Tensor) -> torch.Tensor:
-        """Return ``y``, remembered for the check of the modules folded into this epilogue
-        (:class:`~mmbnn.deploy.fusion.FoldedInto`)."""
-        if self._guard_output:
-            self._last_output = weakref.ref(y)
-        return y
-
     def _init_epilogue(self, channels: int):
         self._guard_output = False
+        self._last_outputs = {}  # thread id -> weakref of this layer's last output
         self.register_buffer('scale', torch.ones(channels))
         self.register_buffer('shift', torch.zeros(channels))
         self.register_buffer('post_scale', None)
         self.register_buffer('post_shift', None)
         self.relu = False
+
+    def _output(self, y: torch.Tensor) -> torch.Tensor:
+        """Return ``y``, remembered (per thread) for the check of the modules folded into this
+        epilogue (:class:`~mmbnn.deploy.fusion.FoldedInto`)."""
+        if self._guard_output:
+            self._last_outputs[threading.get_ident()] = weakref.ref(y)
+        return y
+
+    def last_output(self) -> Optional[torch.Tensor]:
+        """The tensor this layer last returned in the calling thread (while it is alive)."""
+        ref = self._last_outputs.get(threading.get_ident())
+        return None if ref is None else ref()
 
     def can_fold(self, kind: str) -> bool:
         """Whether a following ``'affine'`` (BN) or ``'relu'`` can fold into the epilogue."""
@@ -101,7 +122,8 @@ class BitPackedConv2d(_Epilogue):
     Args:
         in_channels, out_channels (int): Channels of the conv (K * C for K bases as groups).
         kernel_size, stride: As for ``nn.Conv2d`` (ints or pairs).
-        padding, dilation: An int, a pair, or one of them per group (BPAC's bases).
+        padding, dilation: An int or a pair for every group, or with ``group_padding`` /
+            ``group_dilation`` one per group (BPAC's bases).
         groups (int): Conv groups.
         pad_value (float): Value of the padded border after binarization (1: free; any other
             value is corrected exactly). Default: 0.
@@ -112,7 +134,7 @@ class BitPackedConv2d(_Epilogue):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, pad_value: float = 0.0, threshold: bool = False,
-                 num_bases: int = 1):
+                 num_bases: int = 1, group_padding=None, group_dilation=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
@@ -123,8 +145,8 @@ class BitPackedConv2d(_Epilogue):
         self.stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
         self.pad_value = float(pad_value)
         self.num_bases = num_bases
-        self._padding = per_group_pairs(padding, groups, 'padding')
-        self._dilation = per_group_pairs(dilation, groups, 'dilation')
+        self._padding = group_pairs(_as_pair(padding), group_padding, groups, 'padding')
+        self._dilation = group_pairs(_as_pair(dilation), group_dilation, groups, 'dilation')
         # group 0's geometry as ints, for the output size (every group gives the same)
         self._geometry0 = tuple(int(v) for v in (*self._padding[0], *self._dilation[0]))
         words = num_words(in_channels // groups)
@@ -132,6 +154,18 @@ class BitPackedConv2d(_Epilogue):
                              torch.zeros(out_channels, kh * kw * words, dtype=torch.int64))
         self.register_buffer('threshold', torch.zeros(in_channels) if threshold else None)
         self._init_epilogue(out_channels)
+        self._prepared = {}  # ISA code -> (weight version, prepared words)
+        # the rest of the kernels' epilogue, set by the fused blocks (mmbnn.deploy.fused_resnet):
+        # PReLU/RPReLU parameters of the activation (``relu`` says it is on), a residual
+        # scale, an activation after the residual, the sum of K bases, and the thresholds of a
+        # sign-bits output for the next binary conv
+        for name in ('act_pre', 'act_slope', 'act_post', 'residual_scale', 'act2_pre',
+                     'act2_slope', 'act2_post', 'out_threshold'):
+            self.register_buffer(name, None)
+        self.act2 = False
+        self.sum_bases = 1
+        self.out_groups = 1
+        self.out_repeat = 1
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -140,7 +174,7 @@ class BitPackedConv2d(_Epilogue):
         """From a binary conv (``act_binarizer``, ``weight_binarizer``, ``weight``, ``bias``,
         ``stride``, ``padding``, ``dilation``, ``groups``, ``pad_value``, ``padding_mode``);
         ``groups`` overrides the conv's (the groups of its weight), ``paddings``/``dilations``
-        the conv's geometry with one pair per group."""
+        (lists, one int or pair per group) the conv's geometry."""
         if getattr(conv, 'padding_mode', 'zeros') != 'zeros':
             raise NotConvertible(f'padding_mode={conv.padding_mode!r} (the kernels pad with a '
                                  'constant)')
@@ -150,18 +184,18 @@ class BitPackedConv2d(_Epilogue):
         groups = int(conv.groups if groups is None else groups)
         cout, cin_g, kh, kw = weight.shape
         in_channels = cin_g * groups
+        padding = 0
         if paddings is None:
             left, right, top, bottom = conv._reversed_padding_repeated_twice
             if left != right or top != bottom:
                 raise NotConvertible(f'asymmetric padding {conv.padding!r}')
-            paddings = (top, left)
-        if dilations is None:
-            dilations = tuple(conv.dilation)
+            padding = (int(top), int(left))
+        dilation = tuple(int(d) for d in conv.dilation) if dilations is None else 1
         threshold = sign_threshold(conv.act_binarizer, in_channels)
         signs, scale = binary_weight(conv)
-        m = cls(in_channels, cout, (kh, kw), tuple(conv.stride), paddings, dilations, groups,
+        m = cls(in_channels, cout, (kh, kw), tuple(conv.stride), padding, dilation, groups,
                 pad_value=getattr(conv, 'pad_value', 0.0), threshold=threshold is not None,
-                num_bases=num_bases)
+                num_bases=num_bases, group_padding=paddings, group_dilation=dilations)
         with torch.no_grad():
             m.packed_weight.copy_(pack_weights(signs))
             m.scale.copy_(scale)
@@ -172,6 +206,19 @@ class BitPackedConv2d(_Epilogue):
         return m
 
     # -- forward --------------------------------------------------------------------------
+    def prepared_weight(self, code: int) -> Optional[torch.Tensor]:
+        """The packed weights rearranged for the ISA ``code`` (computed once, again only when
+        the weights change)."""
+        if code == TORCH_ISA:
+            return None
+        w = self.packed_weight
+        key = (w._version, w.data_ptr())
+        entry = self._prepared.get(code)
+        if entry is None or entry[0] != key:
+            entry = (key, torch.ops.mmbnn.prepare_weights(w, self.groups, code))
+            self._prepared[code] = entry  # one assignment: safe under several threads
+        return entry[1]
+
     def _shares(self, k: int) -> bool:
         """Whether K bases binarize one input alike (no threshold, or the same per base)."""
         if self.threshold is None:
@@ -179,14 +226,12 @@ class BitPackedConv2d(_Epilogue):
         t = self.threshold.view(k, -1)
         return bool((t == t[:1]).all())
 
-    def pack(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
+    def pack(self, x: torch.Tensor, num_shared_bases: Optional[int] = None,
+             code: Optional[int] = None) -> torch.Tensor:
         """The packed input: ``x`` (N, in_channels, H, W), or with ``num_shared_bases=K`` the
         bases' shared input (N, in_channels / K, H, W), packed once when the bases binarize it
-        alike."""
-        load_kernels()
-        isa = kernel_isa()
-        if x.dtype != torch.float32:
-            x = x.float()
+        alike, else once per base with each base's thresholds."""
+        code = kernel_isa() if code is None else code
         k = num_shared_bases or 1
         if x.dim() != 4 or x.shape[1] * k != self.in_channels:
             raise ValueError(f'{type(self).__name__} expects (N, {self.in_channels // k}, H, W) '
@@ -194,35 +239,49 @@ class BitPackedConv2d(_Epilogue):
                              f'{tuple(x.shape)}')
         if k > 1 and self.groups % k:
             raise ValueError(f'num_shared_bases={k} does not divide groups={self.groups}')
-        thr = self.threshold
-        if k > 1 and not self._shares(k):
-            x = x.repeat(1, k, 1, 1)
-            k = 1
-        if thr is not None and k > 1:
-            thr = thr[:self.in_channels // k]
-        return torch.ops.mmbnn.pack_activations(x, thr, self.groups // k, isa)
+        if k > 1 and not self._shares(k):  # per-base thresholds: K packed copies
+            return pack_input(x, self.threshold, self.groups // k, k, code)
+        thr = self.threshold if self.threshold is None or k == 1 else \
+            self.threshold[:self.in_channels // k]
+        return pack_input(x, thr, self.groups // k, 1, code)
 
-    def run_packed(self, xp: torch.Tensor, out: str = 'float', out_threshold=None,
-                   out_groups: int = 1) -> torch.Tensor:
-        """The conv of packed activations (see :func:`mmbnn.ops.binary_conv2d`)."""
+    def run_packed(self, xp: torch.Tensor, out: str = 'float', code: Optional[int] = None,
+                   residual: Optional[torch.Tensor] = None, **epilogue):
+        """The conv of packed activations with this layer's whole epilogue (see
+        :func:`mmbnn.ops.binary_conv2d`); ``residual`` (channels-last) and ``epilogue``
+        (``sum_bases``...) as there. Returns the list of outputs."""
+        code = kernel_isa() if code is None else code
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        h, w = xp.shape[1:3]
+        act = (1, self.act_pre, self.act_slope, self.act_post) if self.relu else _NO_ACT
+        act2 = (1, self.act2_pre, self.act2_slope, self.act2_post) if self.act2 else _NO_ACT
+        spec = dict(sum_bases=self.sum_bases, out_threshold=self.out_threshold,
+                    out_groups=self.out_groups, out_repeat=self.out_repeat)
+        spec.update(epilogue)
+        return run_binary_conv2d(
+            xp, self.in_channels // self.groups, self.packed_weight, self.prepared_weight(code),
+            self.groups, (kh, kw), (sh, sw), self._padding, self._dilation, self.pad_value,
+            OUT_MODES[out], code, scale=self.scale, shift=self.shift, act=act,
+            post_scale=self.post_scale, post_shift=self.post_shift, residual=residual,
+            residual_scale=self.residual_scale if residual is not None else None, act2=act2,
+            **spec)
+
+    def output_size(self, h: int, w: int):
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
         ph, pw, dh, dw = self._geometry0
-        oh = conv_output_size(h, kh, sh, ph, dh)
-        ow = conv_output_size(w, kw, sw, pw, dw)
-        return torch.ops.mmbnn.binary_conv2d(
-            xp, self.in_channels // self.groups, self.packed_weight, self.groups, [kh, kw],
-            [sh, sw], [oh, ow], self._padding, self._dilation, self.pad_value, OUT_MODES[out],
-            self.scale, self.shift, self.relu, self.post_scale, self.post_shift, out_threshold,
-            out_groups, kernel_isa())
+        return conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
 
     def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
-        y = self.run_packed(self.pack(x, num_shared_bases))
+        code = kernel_isa()
+        y = self.run_packed(self.pack(x, num_shared_bases, code), code=code)[0]
         return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
 
     def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
         """``forward(x.repeat(1, K, 1, 1))`` with the input packed once."""
         return self(x, num_shared_bases=num_bases)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._prepared.clear()
+        super()._load_from_state_dict(*args, **kwargs)
 
     def extra_repr(self) -> str:
         pads = self._padding.tolist()
@@ -236,11 +295,16 @@ class BitPackedConv2d(_Epilogue):
                 + super().extra_repr())
 
 
+def _as_pair(v):
+    """An int or a 2-sequence as what :func:`~mmbnn.ops.binary_conv.group_pairs` takes."""
+    return v if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
 class BitPackedMultiBaseConv2d(_Epilogue):
     """A K-base binary conv ``sum_k lambda_k BinConv_k(x)`` on the kernels: the K bases run as
     one grouped conv over the input packed once (or once per base with per-base thresholds),
-    ``lambda_k`` folded into each base's scale and shift, then the sum over the bases; ReLU and
-    a post affine (fused BN) apply after the sum.
+    ``lambda_k`` folded into each base's scale and shift, summed by the kernel; ReLU and a post
+    affine (fused BN) apply after the sum.
 
     Args:
         conv (BitPackedConv2d): The K bases as ``groups = K * g`` over ``K * C`` channels.
@@ -266,14 +330,13 @@ class BitPackedMultiBaseConv2d(_Epilogue):
         self.conv.shift.view(k, -1)[0].add_(b)  # b once, not once per base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x, num_shared_bases=self.num_bases)
-        n, _, h, w = y.shape
-        y = y.view(n, self.num_bases, self.out_channels, h, w).sum(1)
+        code = kernel_isa()
+        xp = self.conv.pack(x, self.num_bases, code)
+        y = self.conv.run_packed(xp, code=code, sum_bases=self.num_bases)[0]
         if self.relu:
-            y = y.clamp_min_(0)
+            y = y.clamp_min(0)
         if self.post_scale is not None:
-            y = torch.addcmul(self.post_shift.view(1, -1, 1, 1), y,
-                              self.post_scale.view(1, -1, 1, 1))
+            y = y * self.post_scale.view(1, -1, 1, 1) + self.post_shift.view(1, -1, 1, 1)
         return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
 
     def extra_repr(self) -> str:
@@ -296,8 +359,9 @@ class BitPackedLinear(_Epilogue):
                                                           dtype=torch.int64))
         self.register_buffer('threshold', torch.zeros(in_features) if threshold else None)
         self._init_epilogue(out_features)
-        self._zero = per_group_pairs(0, 1, 'padding')
-        self._one = per_group_pairs(1, 1, 'dilation')
+        self._zero = group_pairs(0, None, 1, 'padding')
+        self._one = group_pairs(1, None, 1, 'dilation')
+        self._prepared = {}
 
     @classmethod
     def from_linear(cls, linear: nn.Module) -> 'BitPackedLinear':
@@ -319,27 +383,32 @@ class BitPackedLinear(_Epilogue):
                 m.threshold.copy_(threshold)
         return m
 
+    prepared_weight = BitPackedConv2d.prepared_weight
+    groups = 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        load_kernels()
         if x.shape[-1] != self.in_features:
             raise ValueError(f'{type(self).__name__} expects (..., {self.in_features}) inputs, '
                              f'got {tuple(x.shape)}')
+        code = kernel_isa()
         lead = x.shape[:-1]
         rows = x.reshape(-1, self.in_features)
-        if rows.dtype != torch.float32:
-            rows = rows.float()
         m = rows.shape[0]
         # the rows as the pixels of one (1, C, M, 1) image: channels contiguous per pixel
-        xp = torch.ops.mmbnn.pack_activations(rows.t().unsqueeze(0).unsqueeze(-1),
-                                              self.threshold, 1, kernel_isa())
-        y = torch.ops.mmbnn.binary_conv2d(
-            xp, self.in_features, self.packed_weight, 1, [1, 1], [1, 1], [m, 1], self._zero,
-            self._one, 1.0, OUT_MODES['float'], self.scale, self.shift, self.relu,
-            self.post_scale, self.post_shift, None, 1, kernel_isa())
-        y = y.view(self.out_features, m).t().reshape(*lead, self.out_features)
+        xp = pack_input(rows.t().unsqueeze(0).unsqueeze(-1), self.threshold, 1, 1, code)
+        y = run_binary_conv2d(
+            xp, self.in_features, self.packed_weight, self.prepared_weight(code), 1, (1, 1),
+            (1, 1), self._zero, self._one, 1.0, OUT_MODES['float'], code, scale=self.scale,
+            shift=self.shift, act=(1, None, None, None) if self.relu else _NO_ACT,
+            post_scale=self.post_scale, post_shift=self.post_shift)[0]
+        # (1, out, M, 1) channels-last holds the (M, out) rows contiguously
+        y = y.permute(0, 2, 3, 1).reshape(*lead, self.out_features)
         return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._prepared.clear()
+        super()._load_from_state_dict(*args, **kwargs)
 
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, out_features={self.out_features}, '
                 f'threshold={self.threshold is not None}' + super().extra_repr())
-

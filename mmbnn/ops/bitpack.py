@@ -1,6 +1,7 @@
 """Bit packing of binary activations and weights, and the choice of kernel instruction set.
 
-Layout (shared by every kernel of :mod:`mmbnn.ops`):
+Layout (shared by every kernel of :mod:`mmbnn.ops` and by packed checkpoints,
+:mod:`mmbnn.deploy.packing`):
 
 - a binary value ``v`` in {-1, +1} is one bit, **0 for +1 and 1 for -1**, and ``sign(0) = +1``
   (mmbnn's :func:`~mmbnn.binarizers.functional.sign`): the bit is ``not (x - b >= 0)`` for an
@@ -9,7 +10,10 @@ Layout (shared by every kernel of :mod:`mmbnn.ops`):
 - activations are packed along the channels, channels-last, in 64-bit words (stored as int64):
   ``(N, H, W, G, Wg)`` for G channel groups of ``Cg = C / G`` channels and ``Wg = ceil(Cg / 64)``
   words per group; channel ``g Cg + 64 j + b`` is bit ``b`` of word ``j`` of group ``g``. Each
-  group starts a new word, so a grouped conv reads whole words; tail bits are 0;
+  group starts a new word, so a grouped conv reads whole words; tail bits are 0. With
+  ``repeat=R`` and ``R * C`` thresholds the input is packed R times, word group ``r G + g``
+  binarized with thresholds ``r C + ...`` (the K bases of a Group-Net group reading one input
+  through per-base thresholds);
 - the weights of output channel ``o`` are one row of ``KH KW Wg`` words, tap-major:
   word ``(ky KW + kx) Wg + j`` holds input channels ``64 j ...`` of tap ``(ky, kx)`` of ``o``'s
   group, tail bits 0.
@@ -18,46 +22,65 @@ With these, ``dot(a, w) = n - 2 popcount(a XOR w)`` with ``n`` the true number o
 bits are 0 in both operands and their XOR adds nothing), the binary convolution of Larq Compute
 Engine's ``core/bitpacking`` and daBNN, with LCE's bit convention (1 for x < 0).
 
-Instruction sets: the kernels are compiled for ``generic`` x86-64 (SWAR popcount), ``popcnt``
-(the scalar instruction) and ``avx2`` (nibble-lookup popcount, ``vpshufb``; Mula, Kurz, Lemire,
-arXiv 1611.07612), each function with its own ``target`` attribute (no ``-march=native``), and
-picked at run time: ``auto`` (the default) takes the best one the CPU has. The environment
-variable ``MMBNN_BITPACK_ISA`` or an ``isa=`` argument forces one; every ISA gives the same
-integers, so forcing ``generic`` tests the portable fallback.
+Implementations: the compiled extension ``mmbnn.ops._C`` (a torch-free C++ core with a thin torch
+binding, built by the set-up command) and a pure-PyTorch one (:mod:`mmbnn.ops._torch_ops`) that
+gives the same integers, floats and bits. Instruction sets of the compiled kernels: ``generic``
+(portable C++), ``popcnt`` (the scalar instruction), ``avx2`` (nibble-lookup popcount,
+``vpshufb``; Mula, Kurz, Lemire, arXiv 1611.07612), ``avx512bw`` (the same on 512 bits) and
+``avx512vpopcnt`` (AVX-512 VPOPCNTQ), each x86 function compiled with its own ``target``
+attribute (no ``-march=native``; off x86-64 only ``generic`` exists) and picked at run time:
+``auto`` (the default) takes the best one the CPU has. ``torch`` names the pure-PyTorch path. The
+environment variable ``MMBNN_BITPACK_ISA`` or an ``isa=`` argument forces one; every choice gives
+the same results, so forcing ``generic`` or ``torch`` tests the fallbacks. Without the extension
+(a platform where it could not be built) ``auto`` is ``torch``, with one warning.
 """
 import os
-from typing import Optional, Sequence
+import warnings
+from typing import List, Optional, Sequence
 
 import torch
 
-__all__ = ['ISAS', 'kernel_isa', 'available_isas', 'pack_activations', 'pack_signs',
-           'unpack_activations', 'pack_weights', 'unpack_weights', 'num_words', 'load_kernels']
+__all__ = ['ISAS', 'kernel_isa', 'available_isas', 'compiled', 'pack_activations', 'pack_signs',
+           'unpack_activations', 'pack_weights', 'unpack_weights', 'num_words', 'load_kernels',
+           'prepare_weights', 'TORCH_ISA', 'check_cpu_tensor']
 
-#: Instruction sets of the kernels, by name, and their codes in the C++ library.
-ISAS = {'auto': 0, 'generic': 1, 'popcnt': 2, 'avx2': 3}
+#: Instruction sets by name and their codes in the C++ core; ``torch`` (-1) is the pure-PyTorch
+#: implementation.
+ISAS = {'auto': 0, 'generic': 1, 'popcnt': 2, 'avx2': 3, 'avx512bw': 4, 'avx512vpopcnt': 5,
+        'torch': -1}
+TORCH_ISA = ISAS['torch']
 _ISA_ENV = 'MMBNN_BITPACK_ISA'
-_loaded = False
+_state = {'loaded': None}  # None: not tried; True / False: the extension imported or not
 _checked = {}  # ISA name -> code, once this CPU is known to run it
 
 
-def load_kernels() -> None:
-    """Load the compiled kernels (``mmbnn.ops._C``, which registers ``torch.ops.mmbnn.*``)."""
-    global _loaded
-    if _loaded:
-        return
-    try:
-        from . import _C  # noqa: F401
-    except ImportError as e:  # pragma: no cover - only without a build
-        raise ImportError(
-            "mmbnn's bit-packed kernels (mmbnn.ops._C) are not built. Install mmbnn with "
-            '`bash tools/setup_env.sh` or `pip install --no-build-isolation --use-pep517 -e .`, '
-            'or build them in place with `python setup.py build_ext --inplace`.') from e
-    _loaded = True
+def load_kernels() -> bool:
+    """Import the compiled kernels (``mmbnn.ops._C``, which registers ``torch.ops.mmbnn.*``);
+    without them, warn once that the pure-PyTorch implementation runs instead. Returns whether
+    they are there."""
+    if _state['loaded'] is None:
+        try:
+            from . import _C  # noqa: F401
+            _state['loaded'] = True
+        except ImportError as e:
+            _state['loaded'] = False
+            warnings.warn(
+                "mmbnn.ops: the compiled 1-bit kernels (mmbnn.ops._C) are not built "
+                f'({e}); binary_conv2d, pack_activations and sparse_binary_conv2d run their '
+                'pure-PyTorch implementation (same results, 10-100x slower). Build them with '
+                '`pip install --no-build-isolation -e .` and a C++20 compiler.', stacklevel=2)
+    return _state['loaded']
+
+
+def compiled() -> bool:
+    """Whether the compiled kernels are available."""
+    return load_kernels()
 
 
 def kernel_isa(isa: Optional[str] = None) -> int:
-    """The code of the instruction set to run: ``isa``, else ``$MMBNN_BITPACK_ISA``, else
-    ``'auto'``. Raises ValueError for an unknown name and RuntimeError for one this CPU lacks."""
+    """The code of the implementation to run: ``isa``, else ``$MMBNN_BITPACK_ISA``, else
+    ``'auto'`` (the best compiled ISA of this CPU, or ``torch`` without the extension). Raises
+    ValueError for an unknown name and RuntimeError for one this build or CPU lacks."""
     name = isa if isa is not None else os.environ.get(_ISA_ENV, 'auto')
     code = _checked.get(name)
     if code is not None:
@@ -65,18 +88,28 @@ def kernel_isa(isa: Optional[str] = None) -> int:
     if name not in ISAS:
         src = 'isa' if isa is not None else _ISA_ENV
         raise ValueError(f'{src}={name!r} is not one of {sorted(ISAS)}')
-    load_kernels()
+    if name == 'torch' or (name == 'auto' and not load_kernels()):
+        _checked[name] = TORCH_ISA
+        return TORCH_ISA
+    if not load_kernels():
+        raise RuntimeError(f"the {name!r} kernels need the compiled extension mmbnn.ops._C, "
+                           "which is not built; available: ['torch']")
     if not torch.ops.mmbnn.isa_supported(ISAS[name]):
-        raise RuntimeError(f"this CPU does not support the {name!r} kernels; available: "
-                           f'{available_isas()}')
+        why = ('is not in this build (x86-64 code compiled out)'
+               if not torch.ops.mmbnn.isa_compiled(ISAS[name]) else 'is not supported by this CPU')
+        raise RuntimeError(f'the {name!r} kernels {why}; available: {available_isas()}')
     _checked[name] = ISAS[name]
     return ISAS[name]
 
 
-def available_isas() -> list:
-    """Names of the instruction sets this CPU runs, best last (``'auto'`` excluded)."""
-    load_kernels()
-    return [n for n in ('generic', 'popcnt', 'avx2') if torch.ops.mmbnn.isa_supported(ISAS[n])]
+def available_isas() -> List[str]:
+    """Names of the implementations this machine runs, the compiled ISAs best last, then
+    ``'torch'`` (``'auto'`` excluded)."""
+    names = []
+    if load_kernels():
+        names = [n for n in ('generic', 'popcnt', 'avx2', 'avx512bw', 'avx512vpopcnt')
+                 if torch.ops.mmbnn.isa_supported(ISAS[n])]
+    return names + ['torch']
 
 
 def num_words(channels: int) -> int:
@@ -84,23 +117,61 @@ def num_words(channels: int) -> int:
     return (channels + 63) // 64
 
 
+def check_cpu_tensor(t, name: str, dtype: Optional[torch.dtype] = None,
+                     dim: Optional[int] = None) -> torch.Tensor:
+    """``t`` if it is a CPU tensor of ``dtype`` with ``dim`` dimensions; else a ValueError
+    naming ``name`` (the kernels read CPU memory only)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
+    if t.device.type != 'cpu':
+        raise ValueError(f'{name} is on {t.device}: the 1-bit kernels run on the CPU (move it '
+                         f'with .cpu())')
+    if dtype is not None and t.dtype != dtype:
+        raise ValueError(f'{name} must be {dtype}, got {t.dtype}')
+    if dim is not None and t.dim() != dim:
+        raise ValueError(f'{name} must have {dim} dimensions, got shape {tuple(t.shape)}')
+    return t
+
+
+def _threshold(threshold, channels: int, repeat: int, name: str = 'threshold'):
+    if threshold is None:
+        return None
+    check_cpu_tensor(threshold, name)
+    t = threshold.detach().reshape(-1).float().contiguous()
+    if t.numel() != repeat * channels:
+        raise ValueError(f'{name} must hold repeat * channels = {repeat * channels} values, '
+                         f'got {t.numel()}')
+    return t
+
+
 def pack_activations(x: torch.Tensor, threshold: Optional[torch.Tensor] = None,
-                     groups: int = 1, isa: Optional[str] = None) -> torch.Tensor:
-    """Binarize and pack ``x`` (N, C, H, W), any strides, float32: bit = ``not (x - b >= 0)``.
+                     groups: int = 1, repeat: int = 1, isa: Optional[str] = None) -> torch.Tensor:
+    """Binarize and pack ``x`` (N, C, H, W), any strides (channels-last is the fast path),
+    float32: bit = ``not (x - b >= 0)``.
 
     Args:
         x (Tensor): Activations (float32, CPU).
-        threshold (Tensor, optional): Per-channel threshold ``b`` (C values; RSign's bias).
-            Default: None (0).
+        threshold (Tensor, optional): Per-channel threshold ``b`` (``repeat * C`` values;
+            RSign's bias). Default: None (0).
         groups (int): Channel groups G; each starts a new word. Default: 1.
-        isa (str, optional): Instruction set (see :data:`ISAS`). Default: None (auto).
+        repeat (int): R packed copies of ``x``, copy r with thresholds ``r C ... (r + 1) C``.
+            Default: 1.
+        isa (str, optional): Implementation (see :data:`ISAS`). Default: None (auto).
 
     Returns:
-        Tensor: int64 words, (N, H, W, G, ceil(C / G / 64)).
+        Tensor: int64 words, (N, H, W, R * G, ceil(C / G / 64)).
     """
-    load_kernels()
-    thr = None if threshold is None else threshold.detach().reshape(-1).float().contiguous()
-    return torch.ops.mmbnn.pack_activations(x, thr, int(groups), kernel_isa(isa))
+    check_cpu_tensor(x, 'x', torch.float32, 4)
+    groups, repeat = int(groups), int(repeat)
+    if groups < 1 or x.shape[1] % groups:
+        raise ValueError(f'channels ({x.shape[1]}) must be divisible by groups ({groups})')
+    if repeat < 1:
+        raise ValueError(f'repeat must be >= 1, got {repeat}')
+    thr = _threshold(threshold, x.shape[1], repeat)
+    code = kernel_isa(isa)
+    if code == TORCH_ISA:
+        return pack_signs(x, thr, groups, repeat)
+    return torch.ops.mmbnn.pack_activations(x, thr, groups, repeat, code)
 
 
 def _words_from_bits(bits: torch.Tensor) -> torch.Tensor:
@@ -118,22 +189,26 @@ def _bits_from_words(words: torch.Tensor, n: int) -> torch.Tensor:
     return bits.flatten(-2)[..., :n].bool()
 
 
-def pack_signs(x: torch.Tensor, threshold: Optional[torch.Tensor] = None,
-               groups: int = 1) -> torch.Tensor:
-    """The same words as :func:`pack_activations`, computed with torch ops (the reference the
-    tests hold the kernel to; slow). ``x`` is (N, C, H, W) of any floating dtype."""
+def pack_signs(x: torch.Tensor, threshold: Optional[torch.Tensor] = None, groups: int = 1,
+               repeat: int = 1) -> torch.Tensor:
+    """The words of :func:`pack_activations`, computed with torch ops (the pure-PyTorch path and
+    the tests' reference). ``x`` is (N, C, H, W) of any floating dtype."""
     n, c, h, w = x.shape
     if c % groups:
         raise ValueError(f'channels ({c}) must be divisible by groups ({groups})')
-    v = x if threshold is None else x - threshold.reshape(1, c, 1, 1).to(x.dtype)
+    if threshold is None:
+        v = x.unsqueeze(1).expand(n, repeat, c, h, w)
+    else:
+        v = x.unsqueeze(1) - threshold.reshape(1, repeat, c, 1, 1).to(x.dtype)
     neg = ~(v >= 0)
-    neg = neg.permute(0, 2, 3, 1).reshape(n, h, w, groups, c // groups)
+    neg = neg.permute(0, 3, 4, 1, 2).reshape(n, h, w, repeat * groups, c // groups)
     return _words_from_bits(neg)
 
 
 def unpack_activations(words: torch.Tensor, channels: int,
                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Packed words (N, H, W, G, Wg) -> {-1, +1} values (N, channels, H, W)."""
+    """Packed words (N, H, W, G, Wg) -> {-1, +1} values (N, channels, H, W), G groups of
+    ``channels / G`` channels each."""
     n, h, w, g, _ = words.shape
     if channels % g:
         raise ValueError(f'channels ({channels}) must be divisible by the groups ({g})')
@@ -142,7 +217,7 @@ def unpack_activations(words: torch.Tensor, channels: int,
 
 
 def pack_weights(signs: torch.Tensor) -> torch.Tensor:
-    """Weight signs (C_out, C_in / groups, KH, KW) in {-1, +1} -> int64 words
+    """Weight signs (C_out, C_in / groups, KH, KW) in {-1, +1} (sign(0) = +1) -> int64 words
     (C_out, KH * KW * Wg), tap-major (see the module docstring)."""
     if signs.dim() != 4:
         raise ValueError(f'weights must be (C_out, C_in / groups, KH, KW), got '
@@ -159,3 +234,15 @@ def unpack_weights(words: torch.Tensor, in_channels: int, kernel_size: Sequence[
     neg = _bits_from_words(words.view(cout, kh, kw, num_words(in_channels)), in_channels)
     return (1 - 2 * neg.to(dtype)).permute(0, 3, 1, 2).contiguous()
 
+
+def prepare_weights(weight: torch.Tensor, groups: int = 1,
+                    isa: Optional[str] = None) -> Optional[torch.Tensor]:
+    """Packed weights (C_out, words) rearranged for an ISA's kernels (blocks of 8 output
+    channels, split into nibbles for the lookup-table ISAs): pass the result as ``prepared=``
+    to :func:`~mmbnn.ops.binary_conv2d` to skip that step on every call. None for the torch
+    path (it reads ``weight`` itself)."""
+    check_cpu_tensor(weight, 'weight', torch.int64, 2)
+    code = kernel_isa(isa)
+    if code == TORCH_ISA:
+        return None
+    return torch.ops.mmbnn.prepare_weights(weight.contiguous(), int(groups), code)

@@ -18,8 +18,8 @@ from typing import Tuple
 
 import torch
 
-from .binary_conv import IntPair, _pair
-from .bitpack import kernel_isa, load_kernels, pack_weights
+from .binary_conv import IntPair, pair
+from .bitpack import TORCH_ISA, check_cpu_tensor, kernel_isa, pack_weights
 
 __all__ = ['pack_masks', 'sparse_binary_conv2d']
 
@@ -42,11 +42,21 @@ def sparse_binary_conv2d(x: torch.Tensor, masks: torch.Tensor, in_channels: int,
         masks (Tensor): Packed masks from :func:`pack_masks`.
         in_channels (int): Input channels.
         kernel_size, stride, padding, dilation: As for ``F.conv2d`` (ints or pairs).
-        isa (str, optional): ``'generic'`` for the portable popcount, else the popcnt
-            instruction where the CPU has it. Default: None (auto).
+        isa (str, optional): ``'generic'`` for the portable popcount, ``'torch'`` for the
+            pure-PyTorch path, else the popcnt instruction where the CPU has it. Default: None
+            (auto).
     """
-    load_kernels()
-    return torch.ops.mmbnn.sparse_conv2d(
-        x.contiguous(), int(in_channels), masks.contiguous(), list(_pair(kernel_size, 'k')),
-        list(_pair(stride, 'stride')), list(_pair(padding, 'padding')),
-        list(_pair(dilation, 'dilation')), kernel_isa(isa))
+    check_cpu_tensor(x, 'x (packed activations)', torch.int64, 5)
+    check_cpu_tensor(masks, 'masks (packed)', torch.int64, 2)
+    geometry = [list(pair(v, name)) for v, name in ((kernel_size, 'kernel_size'),
+                                                    (stride, 'stride'), (padding, 'padding'),
+                                                    (dilation, 'dilation'))]
+    code = kernel_isa(isa)
+    if code == TORCH_ISA:
+        from . import _torch_ops
+        if x.shape[3] != 1:
+            raise ValueError(f'sparse_binary_conv2d expects packed activations (N, H, W, 1, '
+                             f'words), got {tuple(x.shape)}')
+        return _torch_ops.sparse_conv2d(x, int(in_channels), masks, *geometry)
+    return torch.ops.mmbnn.sparse_conv2d(x.contiguous(), int(in_channels), masks.contiguous(),
+                                         *geometry, code)

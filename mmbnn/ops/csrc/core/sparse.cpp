@@ -1,13 +1,10 @@
 // Sparse binary convolution: 0/1 weight masks against packed {-1, +1} activations, visiting
 // only the (tap, word) pairs of each filter that hold an active weight (see bitpack.h).
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "bitpack.h"
-
-#define MMBNN_POPCNT __attribute__((target("popcnt")))
+#include "platform.h"
 
 namespace mmbnn {
 namespace {
@@ -17,19 +14,12 @@ struct Entry {
   uint64_t mask;
 };
 
-inline int popcount_swar(uint64_t x) {
-  x = x - ((x >> 1) & 0x5555555555555555ULL);
-  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-  return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
-}
-
 template <bool kHw>
 inline int popc(uint64_t x) {
   if constexpr (kHw)
     return __builtin_popcountll(x);
   else
-    return popcount_swar(x);
+    return static_cast<int>(popcount_portable(x));
 }
 
 // The first output index o >= 0 whose input index o * stride - offset is >= 0, and the end of
@@ -48,7 +38,7 @@ inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& 
   const uint64_t* x = reinterpret_cast<const uint64_t*>(a.x);
   const int64_t OHW = a.OH * a.OW;
   // the window sums: one per output pixel, over the in-range taps
-  at::parallel_for(0, a.N * OHW, 64, [&](int64_t p0, int64_t p1) {
+  parallel_for(0, a.N * OHW, 64, [&](int64_t p0, int64_t p1) {
     for (int64_t t = p0; t < p1; ++t) {
       const int64_t n = t / OHW, oy = (t % OHW) / a.OW, ox = t % a.OW;
       int64_t sum = 0;
@@ -69,7 +59,7 @@ inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& 
   // the masked popcounts: entry by entry (one (tap, word) pair of a filter), over the output
   // positions where the tap is in range (zero padding: the others add nothing), so the inner
   // loop is a strided load, an AND and a popcount into an accumulator row that stays in cache
-  at::parallel_for(0, a.N * a.Cout, 1, [&](int64_t r0, int64_t r1) {
+  parallel_for(0, a.N * a.Cout, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / a.Cout, o = r % a.Cout;
       int32_t* out = a.conv + r * OHW;
@@ -97,9 +87,12 @@ inline void run(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& 
   });
 }
 
-MMBNN_POPCNT void run_popcnt(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& r) {
+#if MMBNN_X86
+MMBNN_TARGET(MMBNN_T_POPCNT)
+void run_popcnt(const SparseConvArgs& a, const std::vector<std::vector<Entry>>& r) {
   run<true>(a, r);
 }
+#endif
 
 }  // namespace
 
@@ -112,12 +105,16 @@ void sparse_conv2d(const SparseConvArgs& a, Isa isa) {
         const uint64_t m = static_cast<uint64_t>(a.mask[o * K + t * a.Wg + j]);
         if (m)
           rows[o].push_back(Entry{static_cast<int32_t>(t), static_cast<int32_t>(j),
-                                  popcount_swar(m), m});
+                                  static_cast<int32_t>(popcount_swar(m)), m});
       }
-  if (isa == Isa::kGeneric)
-    run<false>(a, rows);
-  else
-    run_popcnt(a, rows);  // popcnt and avx2 CPUs: the scalar popcnt instruction
+#if MMBNN_X86
+  if (isa != Isa::kGeneric) {
+    run_popcnt(a, rows);  // every x86 ISA above generic has the scalar popcnt instruction
+    return;
+  }
+#endif
+  (void)isa;
+  run<false>(a, rows);
 }
 
 }  // namespace mmbnn
