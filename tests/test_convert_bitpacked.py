@@ -1,7 +1,10 @@
-"""mmbnn.deploy.convert: binary layers replaced by bit-packed inference modules that return what
-the simulated layers return; BN/ReLU folded into their epilogues; what cannot run stays
-simulated and is listed in one warning."""
+"""mmbnn.deploy.convert: binary ResNet backbones replaced by the fused engine and other binary
+layers by bit-packed inference modules, both returning what the simulated model returns; BN/ReLU
+folded into the epilogues; what cannot run stays simulated and is listed in one warning; what
+the engine cannot express is converted layer by layer; converted models shared by threads."""
+import os
 import os.path as osp
+import threading
 import warnings
 
 import pytest
@@ -14,9 +17,10 @@ from torch import nn
 from conftest import ROOT
 from mmbnn.binarizers import build_binarizer
 from mmbnn.deploy import (BitPackedConv2d, BitPackedLinear, BitPackedMultiBaseConv2d,
-                          FoldedInto, NotConvertible, binary_layers, convert,
+                          FoldedInto, FusedBinaryResNet, NotConvertible, binary_layers, convert,
                           find_converter, load_packed, pack_model, register_converter,
-                          simulated_layers)
+                          simulated_layers, unfused)
+from mmbnn.ops import available_isas
 from mmbnn.deploy.converters import CONVERTERS
 from mmbnn.layers import (BinaryConv2d, BinaryLinear, MultiBaseBinaryConv2d,
                           MultiDilationBinaryConv2d)
@@ -99,7 +103,7 @@ def check_same(model, x, fuse=True, atol=1e-4):
         expected = model(x)
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no layer may stay simulated here
-        converted = convert(model, example_inputs=x[:1] if fuse else None)
+        converted = convert(model, fuse=fuse, example_inputs=x[:1] if fuse else None)
     with torch.no_grad():
         got = converted(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=atol)
@@ -118,46 +122,141 @@ def test_bireal_with_every_binarizer():
     model = bireal_many_binarizers()
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     converted = check_same(model, x)
+    assert isinstance(converted.backbone, FusedBinaryResNet)  # BN folded by the engine
     assert len(packed_layers(converted)) == 17  # 16 convs + the linear head
     assert isinstance(converted.head, BitPackedLinear)
-    folded = converted._mmbnn_folded
-    assert len(folded) == 16 and all('<- backbone.' in f and '.bn' in f for f in folded)
-    # without folding too: the BN modules stay
+    # layer by layer (fuse=False: no engine), and layer by layer with the BNs folded
     plain = check_same(model, x, fuse=False)
+    assert not isinstance(plain.backbone, FusedBinaryResNet)
     assert not any(isinstance(m, FoldedInto) for m in plain.modules())
+    layered = convert(model, example_inputs=x[:1])
+    with torch.no_grad():
+        torch.testing.assert_close(layered(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('kwargs', [dict(), dict(soft_gate=True), dict(decomposition='layer'),
-                                    dict(downsample='real'),
+                                    dict(downsample='real'), dict(downsample='avgpool'),
+                                    dict(shared_downsample=False),
                                     dict(depth=50, base_channels=2, stem_channels=4),
+                                    dict(conv_cfg=dict(BIREAL_CONV, act_binarizer=dict(
+                                        type='BaseShiftSign'))),
                                     dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
                                          base_dilations=(None, None, (2, 3, 4),
                                                          (6, 8, 10)))])
 def test_groupnet_variants(kwargs):
+    if 'shared_downsample' in kwargs and 'shared_downsample' not in \
+            GroupNetResNet.__init__.__code__.co_varnames:
+        pytest.skip('GroupNetResNet has no shared_downsample switch')
     model = groupnet(**kwargs)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     converted = check_same(model, x)
-    kinds = {type(m) for m in converted.modules()}
-    if kwargs.get('decomposition') == 'layer':
-        assert BitPackedMultiBaseConv2d in kinds
+    declined = [why for _, _, why in unfused(converted)]
+    if kwargs.get('soft_gate') or kwargs.get('decomposition') == 'layer' or \
+            kwargs.get('depth') == 50:  # layer by layer, and still the same outputs
+        assert len(declined) == 1 and not isinstance(converted.backbone, FusedBinaryResNet)
+        if kwargs.get('decomposition') == 'layer':
+            assert BitPackedMultiBaseConv2d in {type(m) for m in converted.modules()}
+    else:
+        assert not declined and isinstance(converted.backbone, FusedBinaryResNet)
     if 'base_dilations' in kwargs:
-        bpac = converted.backbone.layer4[0].conv1
+        bpac = converted.backbone.blocks[6].conv1  # layer4's first block
         assert bpac._dilation[:, 0].tolist() == [6, 8, 10]  # one group per base
-    # Group-Net units are conv -> ReLU -> BN: both fold into the epilogue
-    assert any('act1' in f for f in converted._mmbnn_folded)
 
 
-def test_groupnet_k5_shares_the_packed_input():
-    """The first conv of a group gets its input once (num_shared_bases=K) and packs it once."""
+def test_groupnet_k5_packs_once_and_hands_bits_from_conv_to_conv(monkeypatch):
+    """The fused engine packs floats into bits ONCE, after the stem: every binary conv emits
+    the bits the next one reads, the K bases of a group read one packed copy of their shared
+    input; layer by layer (fuse=False) the shared input is packed once per group."""
     model = groupnet(num_bases=5)
-    converted = convert(model)
-    seen = []
-    conv = converted.backbone.layer2[0].conv1
-    orig = conv.pack
-    conv.pack = lambda x, k=None: (seen.append((tuple(x.shape), k)), orig(x, k))[1]
+    import mmbnn.deploy.fused_resnet as engine
+    packs = []
+    orig = engine.pack_input
+    monkeypatch.setattr(engine, 'pack_input',
+                        lambda x, *a: (packs.append(tuple(x.shape)), orig(x, *a))[1])
+    converted = convert(model, example_inputs=torch.zeros(1, 3, 32, 32))
+    packs.clear()
     with torch.no_grad():
         converted(torch.randn(1, 3, 32, 32))
-    assert seen == [((1, 8, 8, 8), 5)]  # 8 channels, not 5 x 8
+    assert packs == [(1, 8, 8, 8)]  # the stem's output, 8 channels (not 5 x 8)
+    plain = convert(model, fuse=False)
+    seen = []
+    conv = plain.backbone.layer2[0].conv1
+    orig_pack = conv.pack
+    conv.pack = lambda x, k=None, code=None: (seen.append((tuple(x.shape), k)),
+                                              orig_pack(x, k, code))[1]
+    with torch.no_grad():
+        plain(torch.randn(1, 3, 32, 32))
+    assert seen == [((1, 8, 8, 8), 5)]
+
+
+CLASSIFIERS = ['configs/baselines/bnn-r18_8xb32_in1k.py',
+               'configs/baselines/xnornet-r18_8xb32_in1k.py',
+               'configs/baselines/birealnet-r18_8xb32_in1k.py',
+               'configs/baselines/irnet-r18_8xb32_in1k.py',
+               'configs/baselines/reactnet-r18_8xb32_in1k.py',
+               'configs/groupnet/groupnet-r18-1b_8xb32_in1k.py',
+               'configs/groupnet/groupnet-r18-3b_8xb32_in1k.py',
+               'configs/groupnet/groupnet-r18-5b_8xb32_in1k.py']
+
+
+@pytest.mark.parametrize('config', CLASSIFIERS)
+def test_every_binary_resnet_runs_fused_and_every_implementation_agrees(config, monkeypatch):
+    """The README's binary ResNets (width 8, 32x32, batch 3): the fused engine gives the
+    simulation's logits and classes, and every implementation (compiled ISAs, the pure-PyTorch
+    path) the same floats."""
+    model = build(config, **{'model.backbone.base_channels': 8,
+                             'model.backbone.stem_channels': 8, 'model.head.in_channels': 64})
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+    converted = convert(model, example_inputs=x[:1])
+    assert isinstance(converted.backbone, FusedBinaryResNet) and not unfused(converted)
+    outs = []
+    for isa in available_isas():
+        monkeypatch.setenv('MMBNN_BITPACK_ISA', isa)
+        with torch.no_grad():
+            outs.append(converted(x, mode='tensor'))
+    torch.testing.assert_close(outs[0], expected, rtol=1e-4, atol=1e-4)
+    assert torch.equal(outs[0].argmax(1), expected.argmax(1))
+    for out in outs[1:]:
+        assert torch.equal(out, outs[0])
+
+
+def test_a_converted_model_shared_by_four_threads():
+    """Four Python threads calling one converted model at once get what one call alone gets:
+    the fused engine, and a layer-by-layer model whose folded BNs check their input."""
+    x = [torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    model = groupnet(num_bases=3)
+    layered = nn.Sequential(BinaryConv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                            BinaryConv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+    randomise(layered)
+    for converted in (convert(model, example_inputs=x[0][:1]),
+                      convert(layered, example_inputs=x[0][:1])):
+        assert any(isinstance(m, FoldedInto) for m in converted.modules()) or \
+            isinstance(converted.backbone, FusedBinaryResNet)
+        with torch.no_grad():
+            alone = [converted(xi) for xi in x]
+        results, errors = {}, []
+
+        def work(i):
+            try:
+                with torch.no_grad():
+                    for _ in range(5):
+                        out = converted(x[i])
+                        if not torch.equal(out, alone[i]):
+                            results[i] = out
+                            return
+                results[i] = True
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=work, args=(i, )) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert all(results.get(i) is True for i in range(4)), results
 
 
 def test_multi_base_conv_with_per_base_thresholds():

@@ -33,22 +33,30 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
             warn: bool = True) -> nn.Module:
     """Replace every binary layer the kernels can run by its bit-packed inference module.
 
-    Each module with a registered converter (:mod:`mmbnn.deploy.converters`: mmbnn's
-    ``BinaryConv2d``, ``MultiDilationBinaryConv2d``, ``MultiBaseBinaryConv2d``, ``BinaryLinear``
-    and any class registered later) is replaced by a module that takes the same float input and
-    returns the same output (up to float rounding), computed by xor/popcount over packed bits.
-    Everything else (stems, classifiers, BN, blocks, aggregators, FPN and heads) keeps running in
-    torch. Binary layers the kernels cannot run (no sign activation binarizer, k-bit or sparse
-    weights, reflect padding, no converter) stay simulated and are listed in ONE warning.
+    Each module with a registered converter (:mod:`mmbnn.deploy.converters`) is replaced by a
+    module that takes the same input and returns the same output (up to float rounding),
+    computed by xor/popcount over packed bits, top-down: a binary ResNet backbone
+    (``GroupNetResNet``: BNN, XNOR, Bi-Real, IR-Net, ReActNet-style, Group-Net) becomes ONE fused
+    engine (:mod:`mmbnn.deploy.fused_resnet`: channels-last throughout, BN, activations, residual
+    adds and Group-Net's sum of bases in the kernels' epilogues, activations handed from binary
+    conv to binary conv as packed bits); where that engine cannot express the backbone (listed by
+    :func:`unfused`), and in every other model, each binary layer (``BinaryConv2d``,
+    ``MultiDilationBinaryConv2d``, ``MultiBaseBinaryConv2d``, ``BinaryLinear`` and any class
+    registered later) is replaced on its own. Everything else (stems, classifiers, FPN and heads)
+    keeps running in torch. Binary layers the kernels cannot run (no sign activation binarizer,
+    k-bit or sparse weights, reflect padding, no converter) stay simulated and are listed in ONE
+    warning.
 
     With ``fuse`` and an example input, the BN and ReLU modules that alone consume a converted
     layer's output are folded into its epilogue (:func:`~mmbnn.deploy.fusion.fuse_epilogues`).
+    ``fuse=False`` also skips the fused engines (every binary layer on its own, nothing folded).
 
     Args:
         model (nn.Module): A trained model (any toolbox). Its weights are read once: the packed
             bits and scales are what the result holds.
         inplace (bool): Convert ``model`` itself; else a deep copy. Default: False.
-        fuse (bool): Fold BN/ReLU into the epilogues (needs ``example_inputs``). Default: True.
+        fuse (bool): Use the fused engines, and fold BN/ReLU into the epilogues of the other
+            binary layers (that needs ``example_inputs``). Default: True.
         example_inputs (Tensor | tuple, optional): An input to trace the data flow with, e.g.
             ``torch.zeros(1, 3, 224, 224)``; mmengine models run it in ``mode='tensor'``.
             Default: None (no folding).
@@ -64,7 +72,7 @@ def convert(model: nn.Module, *, inplace: bool = False, fuse: bool = True,
     declined: List[Tuple[str, str, str]] = []
 
     def replace(m: nn.Module, name: str) -> Optional[nn.Module]:
-        fn = find_converter(m)
+        fn = find_converter(m, engines=fuse)
         if fn is None:
             if _looks_binary(m):
                 simulated.append((name, type(m).__name__,

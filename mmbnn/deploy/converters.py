@@ -32,7 +32,7 @@ from torch import nn
 from mmbnn.binarizers import (ApproxSign, EDESign, IdentitySTESign, RSign, STESign,
                               SwishSign)
 
-__all__ = ['NotConvertible', 'NotFusable', 'CONVERTERS', 'SIGN_THRESHOLDS', 'register_converter',
+__all__ = ['NotConvertible', 'NotFusable', 'CONVERTERS', 'ENGINES', 'SIGN_THRESHOLDS', 'register_converter',
            'register_sign_binarizer', 'find_converter', 'sign_threshold', 'binary_weight']
 
 
@@ -49,16 +49,24 @@ class NotFusable(Exception):
 #: module type -> converter ``fn(module) -> inference module``.
 CONVERTERS: Dict[Type[nn.Module], Callable[[nn.Module], nn.Module]] = {}
 
+#: the module types whose converter is a fused engine (a whole block or backbone, its BN and
+#: activations folded): :func:`~mmbnn.deploy.convert` with ``fuse=False`` skips them and
+#: converts their layers one by one.
+ENGINES = set()
+
 #: activation binarizer type -> ``fn(binarizer) -> per-channel threshold b (Tensor) or None``.
 SIGN_THRESHOLDS: Dict[Type[nn.Module], Callable[[nn.Module], Optional[torch.Tensor]]] = {}
 
 
-def register_converter(*module_types: Type[nn.Module]):
-    """Decorator: register ``fn(module) -> nn.Module`` as the converter of ``module_types``."""
+def register_converter(*module_types: Type[nn.Module], engine: bool = False):
+    """Decorator: register ``fn(module) -> nn.Module`` as the converter of ``module_types``
+    (``engine=True``: a fused engine of a whole container, see :data:`ENGINES`)."""
 
     def wrap(fn):
         for t in module_types:
             CONVERTERS[t] = fn
+            if engine:
+                ENGINES.add(t)
         return fn
 
     return wrap
@@ -88,9 +96,14 @@ def _lookup(table: dict, obj) -> Optional[Callable]:
     return None
 
 
-def find_converter(module: nn.Module) -> Optional[Callable[[nn.Module], nn.Module]]:
-    """The converter registered for ``module``'s type (see the module docstring), or None."""
-    return _lookup(CONVERTERS, module)
+def find_converter(module: nn.Module, engines: bool = True
+                   ) -> Optional[Callable[[nn.Module], nn.Module]]:
+    """The converter registered for ``module``'s type (see the module docstring), or None;
+    ``engines=False`` ignores the fused engines (:data:`ENGINES`)."""
+    fn = _lookup(CONVERTERS, module)
+    if fn is not None and not engines and any(fn is CONVERTERS[t] for t in ENGINES):
+        return None
+    return fn
 
 
 @register_sign_binarizer(STESign, IdentitySTESign, ApproxSign, SwishSign, EDESign)

@@ -337,7 +337,7 @@ class FusedBinaryResNet(InferenceOnly):
         return tuple(outs)
 
 
-@register_converter(GroupNetResNet)
+@register_converter(GroupNetResNet, engine=True)
 def convert_binary_resnet(m: GroupNetResNet) -> FusedBinaryResNet:
     """mmbnn's binary ResNets as one fused engine (module docstring)."""
     return FusedBinaryResNet.from_backbone(m)

@@ -1,0 +1,123 @@
+"""The neutral graph computed in torch: what every op of :mod:`.graph` means, executable.
+
+:func:`run_graph` is the float reference of an exported graph: :func:`~.describe.describe`
+checks the graph against the model with it, the tests check the graph's values with it, and the
+LCE side must compute the same (``bconv2d`` up to the order of float operations: LCE sums the
+binary products as integers).
+"""
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ['run_graph', 'shapes_of']
+
+
+def _t(arrays: Dict[str, np.ndarray], node: dict, key: str, device=None):
+    a = arrays.get(f'{node["name"]}/{key}')
+    return None if a is None else torch.as_tensor(a, device=device)
+
+
+def _ch(v: torch.Tensor) -> torch.Tensor:
+    return v.view(1, -1, 1, 1)
+
+
+def _bconv2d(x, node, arrays):
+    a = node['attrs']
+    thr = _t(arrays, node, 'threshold', x.device)
+    xb = torch.where((x if thr is None else x - _ch(thr)) >= 0, 1.0, -1.0).to(x.dtype)
+    ph, pw = a['padding']
+    if ph or pw:
+        xb = F.pad(xb, (pw, pw, ph, ph), value=a['pad_value'])
+    signs = _t(arrays, node, 'signs', x.device).to(x.dtype)
+    scale = _t(arrays, node, 'scale', x.device)
+    w = signs * scale.view(-1, 1, 1, 1)  # the model's effective weight
+    return F.conv2d(xb, w, _t(arrays, node, 'bias', x.device), a['stride'], 0, a['dilation'],
+                    a['groups'])
+
+
+def _tile(x, times):
+    return x.repeat(1, times, *([1] * (x.dim() - 2)))
+
+
+def _op(node: dict, ins: List[torch.Tensor], arrays) -> torch.Tensor:
+    op, a, x = node['op'], node['attrs'], ins[0]
+
+    def arr(key):
+        return _t(arrays, node, key, x.device)
+
+    if op == 'normalize':
+        if a.get('flip_channels'):
+            x = x.flip(1)
+        return (x - _ch(arr('mean'))) / _ch(arr('std'))
+    if op == 'conv2d':
+        return F.conv2d(x, arr('weight'), arr('bias'), a['stride'], a['padding'], a['dilation'],
+                        a['groups'])
+    if op == 'bconv2d':
+        return _bconv2d(x, node, arrays)
+    if op == 'batchnorm':
+        return F.batch_norm(x, arr('mean'), arr('var'), arr('weight'), arr('bias'), False, 0.0,
+                            a['eps'])
+    if op == 'relu':
+        return F.relu(x)
+    if op == 'prelu':
+        return F.prelu(x, arr('slope'))
+    if op == 'bias_add':
+        return x + arr('bias').view(1, -1, *([1] * (x.dim() - 2)))
+    if op == 'add':
+        return x + ins[1]
+    if op == 'tile':
+        return _tile(x, a['times'])
+    if op == 'slice':
+        return x[:, a['start']:a['stop']]
+    if op == 'concat':
+        return torch.cat(ins, 1)
+    if op == 'aggregate':
+        k = a['bases']
+        lam = arr('scales').view(1, k, 1, *([1] * (x.dim() - 2)))
+        return (lam * x.view(x.shape[0], k, -1, *x.shape[2:])).sum(1)
+    if op == 'gate_mix':
+        own, k = ins[1], a['bases']
+        g = arr('gate').view(1, k, *([1] * (x.dim() - 1)))
+        mixed = g * own.view(own.shape[0], k, -1, *own.shape[2:]) + (1 - g) * x.unsqueeze(1)
+        return mixed.flatten(1, 2)
+    if op == 'maxpool2d':
+        return F.max_pool2d(x, a['kernel'], a['stride'], a['padding'], a['dilation'],
+                            a['ceil_mode'])
+    if op == 'avgpool2d':
+        return F.avg_pool2d(x, a['kernel'], a['stride'], a['padding'], a['ceil_mode'],
+                            a['count_include_pad'])
+    if op == 'global_avgpool':
+        return x.mean((2, 3))
+    if op == 'linear':
+        return F.linear(x, arr('weight'), arr('bias'))
+    raise ValueError(f'unknown op {op!r} in node {node["name"]}')
+
+
+def run_graph(graph: dict, arrays: Dict[str, np.ndarray], x: torch.Tensor,
+              keep: bool = False):
+    """Compute the graph on ``x`` (N, C, H, W) in float32.
+
+    Args:
+        graph (dict): The graph. arrays (dict): Its arrays.
+        x (Tensor): The input, shaped as ``graph['input']['shape']`` (any batch size).
+        keep (bool): Also return every node's output. Default: False.
+
+    Returns:
+        list[Tensor] | tuple[list[Tensor], dict]: The outputs in ``graph['outputs']`` order
+        (and name -> value of every node with ``keep``).
+    """
+    values = {'input': x.float()}
+    with torch.no_grad():
+        for node in graph['nodes']:
+            values[node['name']] = _op(node, [values[i] for i in node['inputs']], arrays)
+    outs = [values[o] for o in graph['outputs']]
+    return (outs, values) if keep else outs
+
+
+def shapes_of(graph: dict, arrays: Dict[str, np.ndarray]) -> Dict[str, list]:
+    """Node name -> output shape without the batch dimension (computed on the meta device)."""
+    n, *chw = graph['input']['shape']
+    _, values = run_graph(graph, arrays, torch.empty(1, *chw, device='meta'), keep=True)
+    return {k: list(v.shape[1:]) for k, v in values.items() if k != 'input'}
