@@ -15,6 +15,8 @@ from mmbnn.binarizers import WeightBinarizer, build_binarizer
 from mmbnn.binarizers.packed import PackedBinaryWeight
 from mmbnn.deploy import (binary_layers, is_packed, load_packed, pack_bits, pack_model,
                           packed_sizes, unpack_bits, unpack_state_dict)
+from mmbnn.deploy.packing import PACKED_VERSION, sign_words, words_to_signs
+from mmbnn.ops import pack_masks
 from mmbnn.layers import BinaryLinear
 from mmbnn.models.backbones import GroupNetResNet
 from mmbnn.utils import safe_load
@@ -133,28 +135,80 @@ def test_bireal_many_binarizers_round_trip(tmp_path):
                if e['binarizer'] == 'LearnedScaleWeight')
 
 
-def test_sizes_are_bits_plus_scales(tmp_path):
+def words_per_row(shape):
+    """64-bit words per output channel of a weight in the kernels' layout."""
+    cin, taps = (shape[1], shape[2] * shape[3]) if len(shape) == 4 else (shape[1], 1)
+    return taps * math.ceil(cin / 64)
+
+
+def test_sizes_are_words_plus_scales(tmp_path):
+    """Version 2 stores the kernels' 64-bit words (one convention from file to kernel): 1 bit
+    per weight for 64 input channels per group and more, whole words below."""
     model = bireal_like(0)
     packed = pack_model(model)
+    assert packed['meta']['packing']['version'] == PACKED_VERSION == 2
     numel = 0
     for name, entry in packed['packed_weights'].items():
         m = model.get_submodule(name)
         assert entry['shape'] == list(m.weight.shape)
-        assert entry['bits'].dtype == torch.uint8
-        assert entry['bits'].numel() == math.ceil(m.weight.numel() / 8)
+        assert entry['words'].dtype == torch.int64 and 'bits' not in entry
+        assert tuple(entry['words'].shape) == (m.weight.shape[0], words_per_row(m.weight.shape))
         assert entry['scale'].numel() in (1, m.weight.shape[0])
         assert f'{name}.weight' not in packed['state_dict']
         numel += m.weight.numel()
     sizes = packed_sizes(packed)
     assert sizes == {k: v for k, v in packed['meta']['packing'].items() if k in sizes}
     assert sizes['num_binary_weights'] == numel
-    assert sizes['bits_bytes'] == sum(math.ceil(math.prod(e['shape']) / 8)
+    assert sizes['bits_bytes'] == sum(8 * e['words'].numel()
                                       for e in packed['packed_weights'].values())
     assert sizes['binary_float_bytes'] == 4 * numel
     assert sizes['scale_bytes'] == 4 * sum(e['scale'].numel()
                                            for e in packed['packed_weights'].values())
-    assert sizes['bits_bytes'] * 32 - sizes['binary_float_bytes'] < 32 * len(
-        packed['packed_weights'])  # 1/32, up to the padding of the last byte
+    wide = nn.Sequential(MODELS.build(dict(BIREAL_CONV, in_channels=128, out_channels=64,
+                                           kernel_size=3, padding=1)))
+    entry = pack_model(wide)['packed_weights']['0']
+    assert 8 * entry['words'].numel() * 32 == 4 * 64 * 128 * 9  # exactly 1/32 of float32
+
+
+def test_words_are_the_kernels_layout():
+    """The words of a packed file are what mmbnn.ops.pack_weights gives (bit 1 = -1, taps
+    major, channels LSB first), and convert() hands them to the kernels unchanged."""
+    from mmbnn.deploy import convert
+    from mmbnn.ops import pack_weights
+    model = groupnet(0)
+    packed = pack_model(model)
+    fresh = load_packed(groupnet(1), packed)
+    converted = convert(fresh, fuse=False)
+    for name, entry in packed['packed_weights'].items():
+        m = model.get_submodule(name)
+        signs = m.weight_binarizer.binary_parts(m.weight.detach())[0]
+        assert torch.equal(entry['words'], pack_weights(signs.reshape(
+            signs.shape[0], -1, *signs.shape[2:]) if signs.dim() == 4 else
+            signs.view(signs.shape[0], -1, 1, 1)))
+        assert torch.equal(words_to_signs(entry['words'], entry['shape']), signs)
+        layer = converted.get_submodule(name)
+        words = getattr(layer, 'packed_weight', None)
+        if words is None:  # a K-base conv: its bases' conv holds the words
+            words = layer.conv.packed_weight
+        assert torch.equal(words, entry['words'])
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Files of version 1 (np.packbits, MSB first, bit 1 = +1) load to the same weights."""
+    model = groupnet(0)
+    v2 = pack_model(model)
+    v1 = pack_model(model)
+    v1['meta']['packing']['version'] = 1
+    for entry in v1['packed_weights'].values():
+        entry['bits'] = pack_bits(words_to_signs(entry.pop('words'), entry['shape']))
+    a = load_packed(groupnet(1), v1)
+    b = load_packed(groupnet(2), v2)
+    for (na, ma), (nb, mb) in zip(binary_layers(a), binary_layers(b)):
+        assert na == nb and torch.equal(ma.weight, mb.weight)
+        assert torch.equal(ma.weight_binarizer.words, mb.weight_binarizer.words)
+    v1['meta']['packing']['version'] = 3
+    with pytest.raises(ValueError, match='version 3 is not supported'):
+        load_packed(groupnet(1), v1)
 
 
 def test_pack_bits_round_trip():
@@ -176,7 +230,7 @@ def test_repack_loaded_model_gives_same_bits():
     again = pack_model(fresh)
     assert again['meta']['packed_layers'] == packed['meta']['packed_layers']
     for name, entry in packed['packed_weights'].items():
-        assert torch.equal(again['packed_weights'][name]['bits'], entry['bits'])
+        assert torch.equal(again['packed_weights'][name]['words'], entry['words'])
         assert torch.equal(again['packed_weights'][name]['scale'], entry['scale'])
     assert not PackedBinaryWeight().state_dict()  # nothing persistent
 
@@ -291,10 +345,10 @@ def sparse_net(seed=0):
 
 
 def test_sparse_layers_pack_to_bits_mask_and_one_scale(tmp_path):
-    """Pruned +-1 layers pack to sign bits + mask bits + one scale, not to a float tensor of
+    """Pruned +-1 layers pack to sign words + mask words + one scale, not to a float tensor of
     the weight's size (which made them larger than their float weights); the generalised
-    domain to its bits (= the mask of active weights) + tau + phi. Outputs stay bit-identical,
-    and meta['packing']['layers'] says per layer what was saved."""
+    domain to its sign words (bit 0 = the active value offset + tau) + tau + phi. Outputs stay
+    bit-identical, and meta['packing']['layers'] says per layer what was saved."""
     model = sparse_net(0)
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     expected = outputs(model, x)
@@ -307,31 +361,35 @@ def test_sparse_layers_pack_to_bits_mask_and_one_scale(tmp_path):
         pruned = entry['binarizer'] == 'PrunedSignWeight'
         assert entry['scale'].numel() == 1
         assert ('mask' in entry) == pruned and ('offset' in entry) == (not pruned)
-        packed_bytes = (2 if pruned else 1) * math.ceil(n / 8) + (4 if pruned else 8)
+        words = 8 * m.weight.shape[0] * words_per_row(m.weight.shape)
+        packed_bytes = (2 if pruned else 1) * words + (4 if pruned else 8)
         assert layers[name] == dict(binarizer=entry['binarizer'], float_bytes=4 * n,
                                     packed_bytes=packed_bytes,
                                     saved_bytes=4 * n - packed_bytes)
-        assert packed_bytes < 4 * n / 10  # at most 2 bits per weight, plus the scales
         signs, mask, scale, offset = m.weight_binarizer.sparse_parts(m.weight.detach())
-        assert torch.equal(unpack_bits(entry['bits'], entry['shape']), signs)
-        if pruned:
-            assert torch.equal(unpack_bits(entry['mask'], entry['shape']) > 0, mask)
-        else:  # the bits are the active mask a sparse kernel reads
-            assert torch.equal(unpack_bits(entry['bits'], entry['shape']) > 0,
+        assert torch.equal(words_to_signs(entry['words'], entry['shape']), signs)
+        if pruned:  # the mask in the sparse kernel's layout (bit 1 = kept)
+            assert torch.equal(entry['mask'], pack_masks(mask.float().reshape(
+                mask.shape[0], -1, *mask.shape[2:]) if mask.dim() == 4 else
+                mask.float().view(mask.shape[0], -1, 1, 1)))
+        else:  # bit 0 is the active value offset + tau
+            assert torch.equal(words_to_signs(entry['words'], entry['shape']) > 0,
                                m.weight_binarizer.active_mask(m.weight))
             assert entry['offset'].item() == m.weight_binarizer.phi.item()
-    # the 16 -> 32 3x3 pruned conv of the defect: 576 + 576 B + 4 B, was 576 B + 18,432 B
-    assert layers['1']['packed_bytes'] == 1156 and layers['1']['float_bytes'] == 18432
+    # the 16 -> 32 3x3 pruned conv of the defect: sign and mask words (16 input channels fill a
+    # quarter of each word) + 4 B, against 18,432 B of floats and 576 B + 18,432 B before
+    assert layers['1']['packed_bytes'] == 2 * 32 * 9 * 8 + 4 and \
+        layers['1']['float_bytes'] == 18432
     path = tmp_path / 'packed.pth'
     torch.save(packed, path)
     fresh = load_packed(sparse_net(1), safe_load(str(path)))
     assert torch.equal(outputs(fresh, x), expected)
     again = pack_model(fresh)  # a loaded sparse model packs again to the same bits and mask
     for name, entry in packed['packed_weights'].items():
-        for k in ('bits', 'mask', 'scale', 'offset'):
+        for k in ('words', 'mask', 'scale', 'offset'):
             if k in entry:
                 assert torch.equal(again['packed_weights'][name][k], entry[k]), (name, k)
-    assert again['meta']['packing']['layers']['1']['packed_bytes'] == 1156
+    assert again['meta']['packing']['layers']['1']['packed_bytes'] == 2 * 32 * 9 * 8 + 4
 
 
 def test_packed_layers_refuse_training():

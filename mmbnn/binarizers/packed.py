@@ -11,7 +11,7 @@ __all__ = ['PackedBinaryWeight', 'PACKED_BINARIZER_KEYS', 'load_packed_binarizer
 
 #: State-dict keys (under a layer's prefix) of the frozen binarizer of a packed layer.
 PACKED_BINARIZER_KEYS = ('weight_binarizer.packed_scale', 'weight_binarizer.packed_offset',
-                         'weight_binarizer.packed_mask')
+                         'weight_binarizer.packed_mask', 'weight_binarizer.packed_words')
 
 
 
@@ -41,10 +41,14 @@ class PackedBinaryWeight(WeightBinarizer):
         offset (Tensor, optional): Its offset, if any (a non-persistent buffer). Default: None.
         mask (Tensor, optional): Its boolean mask of kept weights, if any (a non-persistent
             buffer). Default: None.
+        words (Tensor, optional): The signs as the packed file holds them, in the 1-bit
+            kernels' layout (:func:`mmbnn.deploy.packing.sign_words`; a non-persistent buffer):
+            :func:`mmbnn.deploy.convert` hands them to the kernels as they are. Default: None.
     """
 
     def __init__(self, scale: Optional[torch.Tensor] = None,
-                 offset: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None):
+                 offset: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                 words: Optional[torch.Tensor] = None):
         super().__init__()
         if scale is None and (offset is not None or mask is not None):
             raise ValueError('PackedBinaryWeight: an offset or a mask needs a scale')
@@ -53,6 +57,8 @@ class PackedBinaryWeight(WeightBinarizer):
         self.register_buffer('offset', None if offset is None else offset.detach().clone(),
                              persistent=False)
         self.register_buffer('mask', None if mask is None else mask.detach().bool().clone(),
+                             persistent=False)
+        self.register_buffer('words', None if words is None else words.detach().clone(),
                              persistent=False)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -63,6 +69,21 @@ class PackedBinaryWeight(WeightBinarizer):
                 'would update them as float weights. Evaluate it in eval mode, or fine-tune from '
                 'the float checkpoint the packed one was made from')
         return w
+
+    def split(self, w):
+        """``(signs, scale)`` with ``signs * scale == w`` bit for bit, for a weight rebuilt as
+        ``signs * scale`` with one scale per output channel or one for the layer (no offset, no
+        mask), so that a binary layer scales after its convolution as it did before packing;
+        else None. For inference: raises in training, as :meth:`forward`."""
+        self.forward(w)
+        scale = self.scale
+        if scale is None or self.offset is not None or self.mask is not None:
+            return None
+        if scale.numel() == 1:
+            return sign(w) * sign(scale), scale.reshape(())
+        if scale.numel() != w.shape[0] or scale.shape[0] != w.shape[0]:
+            return None
+        return sign(w) * sign(scale), scale.reshape(-1)
 
     def sparse_parts(self, w):
         """``(signs, mask, scale, offset)``, ``mask`` None without one; checks that they rebuild
@@ -100,8 +121,9 @@ def load_packed_binarizer(module: torch.nn.Module, state_dict, prefix, *args) ->
     no such keys: the hook does nothing."""
     if prefix + PACKED_BINARIZER_KEYS[0] not in state_dict:
         return
-    scale, offset, mask = (state_dict.pop(prefix + k, None) for k in PACKED_BINARIZER_KEYS)
-    binarizer = PackedBinaryWeight(scale, offset, mask=mask).to(module.weight.device)
+    scale, offset, mask, words = (state_dict.pop(prefix + k, None)
+                                  for k in PACKED_BINARIZER_KEYS)
+    binarizer = PackedBinaryWeight(scale, offset, mask=mask, words=words).to(module.weight.device)
     old = getattr(module, 'weight_binarizer', None)
     if hasattr(old, '_params_init_info'):  # mid init_weights (Pretrained): mmengine deletes it
         binarizer._params_init_info = old._params_init_info

@@ -197,7 +197,7 @@ class BitPackedConv2d(_Epilogue):
                 pad_value=getattr(conv, 'pad_value', 0.0), threshold=threshold is not None,
                 num_bases=num_bases, group_padding=paddings, group_dilation=dilations)
         with torch.no_grad():
-            m.packed_weight.copy_(pack_weights(signs))
+            m.packed_weight.copy_(_words(conv, signs, m.packed_weight.shape))
             m.scale.copy_(scale)
             if conv.bias is not None:
                 m.shift.copy_(conv.bias.detach().float())
@@ -295,6 +295,15 @@ class BitPackedConv2d(_Epilogue):
                 + super().extra_repr())
 
 
+def _words(layer: nn.Module, signs: torch.Tensor, shape) -> torch.Tensor:
+    """The kernels' words of a layer's weight signs: those of its packed checkpoint as they are
+    (:class:`~mmbnn.binarizers.PackedBinaryWeight` keeps them), else packed from ``signs``."""
+    words = getattr(layer.weight_binarizer, 'words', None)
+    if isinstance(words, torch.Tensor) and tuple(words.shape) == tuple(shape):
+        return words
+    return pack_weights(signs)
+
+
 def _as_pair(v):
     """An int or a 2-sequence as what :func:`~mmbnn.ops.binary_conv.group_pairs` takes."""
     return v if isinstance(v, int) else (int(v[0]), int(v[1]))
@@ -375,7 +384,8 @@ class BitPackedLinear(_Epilogue):
         signs, scale = binary_weight(linear)
         m = cls(in_features, out_features, threshold=threshold is not None)
         with torch.no_grad():
-            m.packed_weight.copy_(pack_weights(signs.view(out_features, in_features, 1, 1)))
+            m.packed_weight.copy_(_words(linear, signs.view(out_features, in_features, 1, 1),
+                                         m.packed_weight.shape))
             m.scale.copy_(scale)
             if linear.bias is not None:
                 m.shift.copy_(linear.bias.detach().float())

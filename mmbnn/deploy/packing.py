@@ -5,20 +5,24 @@ A binary layer (any module with a ``weight_binarizer`` whose ``weight_bits == 1`
 :class:`~mmbnn.layers.MultiBaseBinaryConv2d`) computes with the effective weight
 ``q(W) = signs * scale (+ offset)`` that its binarizer's ``binary_parts`` returns. Packing stores
 
-- ``bits``: the signs of ``q(W)``, flattened in C order, one bit each (``np.packbits``, most
-  significant bit first; bit 1 is +1, bit 0 is -1, and sign(0) = +1), ``ceil(numel / 8)``
-  bytes in a ``uint8`` tensor;
+- ``words``: the signs of ``q(W)`` in the 1-bit kernels' own layout (:mod:`mmbnn.ops.bitpack`,
+  :func:`sign_words`): int64 words, one row of ``KH * KW * ceil(C_in / 64)`` per output channel,
+  tap-major, input channels LSB first, **bit 1 for -1** (sign(0) = +1), tail bits 0; a linear
+  layer's (out, in) weight as an (out, in, 1, 1) conv's. The converter
+  (:func:`mmbnn.deploy.convert`) hands these words to the kernels as they are: one convention
+  from the file to the kernel. (Version 1 files stored ``bits``: ``np.packbits`` of the
+  flattened signs, MSB first, bit 1 for +1; they still load.);
 - ``scale`` (and ``offset``, for binarizers with one) as the binarizer returns them, in the
   weight's dtype: one value per output channel (XNOR-Net) or per layer (Group-Net's code);
 - ``shape`` (a list of ints) and ``dtype`` (a string),
 - for sparse layers whose binarizer has ``sparse_parts``
-  (:class:`~mmbnn.binarizers.PrunedSignWeight`): ``mask``, the 0/1 mask of the kept weights as bits
-  in the same layout (bit 1 = kept), so that the weight is ``signs * scale * mask (+ offset)``
-  and ``scale`` stays one value per layer or channel (not a full-size tensor that is 0 at the
-  pruned weights); the sign bit of a pruned weight is 1. For
-  :class:`~mmbnn.binarizers.SparseBinaryWeight` the bits already are the mask of the active
-  weights (bit 1 = value ``offset + scale``, bit 0 = ``offset - scale``), ``scale`` its ``tau``
-  and ``offset`` its ``phi``: what a sparse 1-bit kernel reads,
+  (:class:`~mmbnn.binarizers.PrunedSignWeight`): ``mask``, the 0/1 mask of the kept weights in the
+  same word layout (bit 1 = kept: :func:`mmbnn.ops.pack_masks`, what the sparse kernel reads), so
+  that the weight is ``signs * scale * mask (+ offset)`` and ``scale`` stays one value per layer
+  or channel (not a full-size tensor that is 0 at the pruned weights); the sign of a pruned
+  weight is +1. For :class:`~mmbnn.binarizers.SparseBinaryWeight` the words hold the signs of
+  ``offset +- scale`` (bit 0 = value ``offset + scale``, bit 1 = ``offset - scale``), ``scale``
+  its ``tau`` and ``offset`` its ``phi``,
 
 and drops the layer's latent float ``weight`` and its binarizer's own state (a learned scale is
 folded into ``scale``). Every other tensor (stem, classifier, BN, shortcuts, activation
@@ -61,13 +65,17 @@ from torch import nn
 
 import mmbnn.utils  # noqa: F401  (the safe loader for local files)
 from mmbnn.binarizers.packed import PACKED_BINARIZER_KEYS, PackedBinaryWeight
+from mmbnn.ops.bitpack import pack_weights, unpack_weights
 
-__all__ = ['PACKED_FORMAT', 'PACKED_VERSION', 'binary_layers', 'pack_bits', 'unpack_bits',
-           'pack_model', 'unpack_state_dict', 'load_packed', 'is_packed', 'packed_sizes',
-           'loadable_state_dict', 'as_loadable_checkpoint', 'PACKED_BINARIZER_KEYS']
+__all__ = ['PACKED_FORMAT', 'PACKED_VERSION', 'READABLE_VERSIONS', 'binary_layers', 'pack_bits',
+           'unpack_bits', 'sign_words', 'words_to_signs', 'pack_model', 'unpack_state_dict',
+           'load_packed', 'is_packed', 'packed_sizes', 'loadable_state_dict',
+           'as_loadable_checkpoint', 'PACKED_BINARIZER_KEYS']
 
 PACKED_FORMAT = 'mmbnn-packed-1bit'
-PACKED_VERSION = 1
+#: The version :func:`pack_model` writes (2: the kernels' word layout) and the ones it reads.
+PACKED_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _DTYPES = {str(t).replace('torch.', ''): t
            for t in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
 
@@ -82,9 +90,35 @@ def binary_layers(model: nn.Module) -> Iterator[Tuple[str, nn.Module]]:
             yield name, m
 
 
+def _as_conv(shape) -> Tuple[int, ...]:
+    """A weight's shape as a conv's (C_out, C_in, KH, KW): 4-D as it is, anything else as a
+    1x1 conv over its flattened trailing dimensions (a linear layer's (out, in) included)."""
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 4:
+        return shape
+    return (shape[0], math.prod(shape[1:]), 1, 1)
+
+
+def sign_words(signs: torch.Tensor) -> torch.Tensor:
+    """``{-1, +1}`` signs of a weight -> int64 words in the kernels' layout
+    (:func:`mmbnn.ops.pack_weights` of the weight as a conv's, module docstring)."""
+    return pack_weights(signs.detach().cpu().reshape(_as_conv(signs.shape)))
+
+
+def words_to_signs(words: torch.Tensor, shape, dtype: torch.dtype = torch.float32
+                   ) -> torch.Tensor:
+    """The inverse of :func:`sign_words`: ``{-1, +1}`` of ``shape`` and ``dtype``."""
+    cout, cin, kh, kw = _as_conv(shape)
+    expected = (cout, kh * kw * ((cin + 63) // 64))
+    if words.dtype != torch.int64 or tuple(words.shape) != expected:
+        raise ValueError(f'packed words for shape {list(shape)} must be int64 {list(expected)}, '
+                         f'got {words.dtype} {list(words.shape)}')
+    return unpack_weights(words, cin, (kh, kw), dtype).reshape(shape)
+
+
 def pack_bits(signs: torch.Tensor) -> torch.Tensor:
     """``{-1, +1}`` signs -> ``uint8`` tensor of ``ceil(numel / 8)`` bytes (C order, MSB
-    first, bit 1 for +1)."""
+    first, bit 1 for +1): version 1's layout, kept for reading old files."""
     positive = (signs >= 0).reshape(-1).cpu().numpy()
     return torch.from_numpy(np.packbits(positive))
 
@@ -99,14 +133,24 @@ def unpack_bits(bits: torch.Tensor, shape, dtype: torch.dtype = torch.float32) -
     return torch.from_numpy(flat.astype(np.int8)).to(dtype).mul_(2).sub_(1).reshape(shape)
 
 
+def _entry_signs(entry: dict, dtype: torch.dtype) -> torch.Tensor:
+    """The ``{-1, +1}`` signs of a packed entry (version 2 ``words`` or version 1 ``bits``)."""
+    if 'words' in entry:
+        return words_to_signs(entry['words'], entry['shape'], dtype)
+    return unpack_bits(entry['bits'], entry['shape'], dtype)
+
+
 def _unpack_mask(entry: dict, dtype: torch.dtype) -> torch.Tensor:
-    """The 0/1 mask of a packed sparse entry, in ``dtype``."""
+    """The 0/1 mask of a packed sparse entry, in ``dtype`` (version 2: bit 1 = kept, in the
+    word layout; version 1: bit 1 = kept, ``np.packbits``)."""
+    if 'words' in entry:
+        return (words_to_signs(entry['mask'], entry['shape'], dtype) < 0).to(dtype)
     return unpack_bits(entry['mask'], entry['shape'], dtype).add_(1).div_(2)
 
 
 def _rebuild(entry: dict) -> torch.Tensor:
     dtype = _DTYPES[entry['dtype']]
-    w = unpack_bits(entry['bits'], entry['shape'], dtype) * entry['scale']
+    w = _entry_signs(entry, dtype) * entry['scale']
     if entry.get('mask') is not None:
         w = w * _unpack_mask(entry, dtype)
     if entry.get('offset') is not None:
@@ -133,7 +177,7 @@ def _pack_layer(m: nn.Module) -> dict:
         raise ValueError(f'signs have shape {tuple(signs.shape)}, the weight {tuple(w.shape)}')
     if not bool((signs.abs() == 1).all()):
         raise ValueError('binary_parts returned signs outside {-1, +1}')
-    entry = dict(bits=pack_bits(signs), shape=list(w.shape), dtype=str(w.dtype).split('.')[-1],
+    entry = dict(words=sign_words(signs), shape=list(w.shape), dtype=str(w.dtype).split('.')[-1],
                  scale=torch.as_tensor(scale).detach().cpu().clone().contiguous(),
                  binarizer=type(m.weight_binarizer).__name__)
     if entry['dtype'] not in _DTYPES:
@@ -142,7 +186,7 @@ def _pack_layer(m: nn.Module) -> dict:
         if tuple(mask.shape) != tuple(w.shape):
             raise ValueError(f'the mask has shape {tuple(mask.shape)}, the weight '
                              f'{tuple(w.shape)}')
-        entry['mask'] = pack_bits(torch.where(mask.bool(), 1.0, -1.0))
+        entry['mask'] = sign_words(torch.where(mask.bool(), -1.0, 1.0))  # bit 1 = kept
     if offset is not None:
         entry['offset'] = torch.as_tensor(offset).detach().cpu().clone().contiguous()
     rebuilt = _rebuild(entry)
@@ -154,8 +198,8 @@ def _pack_layer(m: nn.Module) -> dict:
 
 
 def _entry_bytes(entry: dict) -> int:
-    """Bytes of a packed entry's tensors: bits, mask, scale, offset."""
-    return sum(_nbytes(entry[k]) for k in ('bits', 'mask', 'scale', 'offset')
+    """Bytes of a packed entry's tensors: words (or bits), mask, scale, offset."""
+    return sum(_nbytes(entry[k]) for k in ('words', 'bits', 'mask', 'scale', 'offset')
                if entry.get(k) is not None)
 
 
@@ -201,8 +245,9 @@ def pack_model(model: nn.Module, meta: Optional[dict] = None) -> dict:
     meta['packed_layers'] = list(packed)
     meta['packing'] = dict(
         format=PACKED_FORMAT, version=PACKED_VERSION, weight_bits=1,
-        bit_layout='np.packbits of the flattened (C order) signs, MSB first; bit 1 = +1, '
-        'bit 0 = -1; sign(0) = +1',
+        bit_layout='int64 words of the 1-bit kernels (mmbnn.ops.pack_weights of the weight as '
+        'a conv\'s): one row of KH*KW*ceil(C_in/64) words per output channel, tap-major, '
+        'channels LSB first; bit 1 = -1, bit 0 = +1; sign(0) = +1; tail bits 0',
         unpacked_binary_layers=dict(skipped),
         layers={name: dict(binarizer=e['binarizer'], float_bytes=_float_bytes(e),
                            packed_bytes=_entry_bytes(e),
@@ -224,9 +269,9 @@ def _check_packed(checkpoint: dict) -> None:
         raise ValueError(f'not a packed checkpoint ({PACKED_FORMAT}): pack it with '
                          f'tools/deploy/pack.py, or load it with mmengine\'s load_checkpoint')
     version = checkpoint['meta']['packing'].get('version')
-    if version != PACKED_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f'packed checkpoint version {version} is not supported (this mmbnn '
-                         f'reads version {PACKED_VERSION})')
+                         f'reads versions {list(READABLE_VERSIONS)})')
 
 
 def unpack_state_dict(checkpoint: dict
@@ -246,7 +291,10 @@ def unpack_state_dict(checkpoint: dict
         state[f'{name}.weight' if name else 'weight'] = _rebuild(entry)
         mask = _unpack_mask(entry, torch.float32).bool() if entry.get('mask') is not None \
             else None
-        binarizers[name] = PackedBinaryWeight(entry['scale'], entry.get('offset'), mask=mask)
+        words = entry['words'] if 'words' in entry else \
+            sign_words(_entry_signs(entry, torch.float32))
+        binarizers[name] = PackedBinaryWeight(entry['scale'], entry.get('offset'), mask=mask,
+                                              words=words)
     return state, binarizers
 
 
@@ -263,8 +311,8 @@ def loadable_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
     state, binarizers = unpack_state_dict(checkpoint)
     for name, binarizer in binarizers.items():
         prefix = f'{name}.' if name else ''
-        for key, value in zip(PACKED_BINARIZER_KEYS,
-                              (binarizer.scale, binarizer.offset, binarizer.mask)):
+        for key, value in zip(PACKED_BINARIZER_KEYS, (binarizer.scale, binarizer.offset,
+                                                      binarizer.mask, binarizer.words)):
             if value is not None:
                 state[prefix + key] = value
     return state
@@ -331,14 +379,16 @@ def _nbytes(t: torch.Tensor) -> int:
 
 def packed_sizes(checkpoint: dict) -> Dict[str, int]:
     """Tensor bytes of a packed checkpoint (file overhead not counted): ``bits_bytes`` (the
-    packed signs, and the masks of sparse layers), ``scale_bytes`` (scales and offsets),
+    packed signs, and the masks of sparse layers: in version 2 whole 64-bit words, so a layer of
+    fewer than 64 input channels per group pays for the unused bits of its words),
+    ``scale_bytes`` (scales and offsets),
     ``binary_float_bytes`` (what the packed weights take in their float dtype), ``fp_bytes``
     (``state_dict``) and ``num_binary_weights``.
     """
     sizes = dict(bits_bytes=0, scale_bytes=0, binary_float_bytes=0, num_binary_weights=0)
     for entry in checkpoint['packed_weights'].values():
         numel = math.prod(entry['shape'])
-        sizes['bits_bytes'] += _nbytes(entry['bits']) + (
+        sizes['bits_bytes'] += _nbytes(entry['words'] if 'words' in entry else entry['bits']) + (
             _nbytes(entry['mask']) if entry.get('mask') is not None else 0)
         sizes['scale_bytes'] += _nbytes(entry['scale']) + (
             _nbytes(entry['offset']) if entry.get('offset') is not None else 0)

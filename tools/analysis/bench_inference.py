@@ -1,79 +1,140 @@
 """Bit-packed 1-bit inference against torch float32, measured side by side in one run.
 
-    python tools/analysis/bench_inference.py [--threads 1 all] [--repeats N] [--timer wall|cpu]
-                                             [--skip-layers] [--skip-models] [--sparse]
+    python tools/analysis/bench_inference.py [--threads 1 2] [--repeats 20]
+                                             [--models bireal groupnet5 ...] [--skip-layers]
+                                             [--skip-models] [--profile] [--sparse]
+                                             [--peak ../shared/limits/popcount_peak.c]
                                              [--json FILE]
 
-1. Per layer: 3x3 convs at ResNet-18's shapes (64 ch at 56x56, 128 at 28, 256 at 14, 512 at 7;
-   batch 1, stride 1, padding 1): mmbnn's kernel (packing the float input included) against
-   torch's float32 ``F.conv2d`` (oneDNN), with the kernel's binary MACs per second.
-2. End to end at 224x224, batch 1: torchvision's float ResNet-18, and Bi-Real Net-18
-   (``configs/baselines/birealnet-r18_8xb32_in1k.py``) and Group-Net ResNet-18 with K=5
-   (``configs/groupnet/groupnet-r18-5b_8xb32_in1k.py``), each simulated (float sign + conv) and
-   converted (:func:`mmbnn.deploy.convert`); latency, and the resident weight memory of the
-   converted model (its parameters and buffers) against its packed checkpoint
-   (``tools/deploy/pack.py``: bits + scales + full-precision tensors).
-3. Sparse (``--sparse``, issue 19): the sparse binary conv (:func:`mmbnn.ops.sparse_binary_conv2d`,
-   0/1 weight masks, ``conv(x, m)`` and the window sum) against the dense binary conv at the same
-   ResNet-18 shapes, zero padding, at EC 0.25 / 0.1 / 0.05 (the fraction of active weights), with
-   two mask patterns: ``random`` (each weight active with probability EC, as training leaves
-   them) and ``blocks`` (whole (tap, 64-input-channel word) blocks active with probability EC,
-   the structure the kernel skips). Each output is checked against ``F.conv2d`` of the signs.
+1. Per layer: 3x3 convs at ResNet-18's four shapes (64 ch at 56x56, 128 at 28, 256 at 14, 512
+   at 7; batch 1, stride 1): torch's float32 ``F.conv2d`` (oneDNN, the faster of NCHW and
+   channels-last) against mmbnn's kernel (packing the float input included) with +1 padding
+   (Group-Net's, free) and with zero padding (Bi-Real's, corrected exactly), and the kernel's
+   binary MACs per second; with ``--peak`` the C file of ``../shared/limits`` is compiled and run
+   first, and each figure is also given as a share of the core's measured xor-popcount peak.
+2. Per model, 224x224, batch 1: torchvision's float ResNet-18 (the faster of NCHW and
+   channels-last) against each converted model (:func:`mmbnn.deploy.convert`, the fused engine
+   for the binary ResNets), timed in alternation (:func:`mmbnn.analysis.timing.time_interleaved`)
+   so that a load that comes and goes hits both alike: median latency, and the median of the
+   per-round ratios. The weights are random (untrained): speed does not depend on them. Also the
+   resident weight memory of the converted model against its packed checkpoint.
+3. ``--profile``: where each converted model's time goes at one thread (torch's profiler over
+   the same runs): binary conv, packing, float conv, pooling, element-wise and layout ops, the
+   classifier, and the Python overhead (wall time not spent in any operator).
+4. ``--sparse``: the sparse binary conv (:func:`mmbnn.ops.sparse_binary_conv2d`) against the
+   dense one at the same shapes (issue 19).
 
-Each figure is the median wall time of ``--repeats`` runs after a warm-up, for each thread count
-in turn (``all`` = every core): the latency. On a machine loaded by other jobs, ``--timer cpu
---threads 1`` gives the least CPU time of the thread instead (steadier there; one thread only,
-as it does not see other threads' work).
-Weights are random (speed does not depend on them). The header prints the load average: publish
-only figures from a quiet machine.
+The header names the CPU, its SIMD features and the kernels' instruction set, and prints the load
+average: publish only figures from a quiet machine (the script says when it is not).
 """
 import argparse
 import json
 import os
 import os.path as osp
+import re
 import statistics
-import time
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from mmbnn.analysis.timing import median_ratio, time_interleaved  # noqa: E402
+
 LAYERS = [(64, 56), (128, 28), (256, 14), (512, 7)]
-MODELS = [('Bi-Real Net-18', 'configs/baselines/birealnet-r18_8xb32_in1k.py'),
-          ('Group-Net R18 K=5', 'configs/groupnet/groupnet-r18-5b_8xb32_in1k.py')]
+#: name -> (label, config); ``--models`` picks from these
+MODELS = {
+    'bireal': ('Bi-Real Net-18', 'configs/baselines/birealnet-r18_8xb32_in1k.py'),
+    'groupnet5': ('Group-Net R18 K=5', 'configs/groupnet/groupnet-r18-5b_8xb32_in1k.py'),
+    'groupnet3': ('Group-Net R18 K=3', 'configs/groupnet/groupnet-r18-3b_8xb32_in1k.py'),
+    'reactnet': ('ReActNet-style ResNet-18', 'configs/baselines/reactnet-r18_8xb32_in1k.py'),
+    'xnor': ('XNOR-Net ResNet-18', 'configs/baselines/xnornet-r18_8xb32_in1k.py'),
+    'bnn': ('BNN ResNet-18', 'configs/baselines/bnn-r18_8xb32_in1k.py'),
+    'irnet': ('IR-Net ResNet-18', 'configs/baselines/irnet-r18_8xb32_in1k.py'),
+}
+DEFAULT_MODELS = ['bireal', 'groupnet5']
+#: operator kinds of the profile, by regular expression over torch's operator names
+KINDS = [
+    ('binary conv', r'^mmbnn::(binary|sparse)_conv2d$'),
+    ('packing', r'^mmbnn::(pack_activations|prepare_weights)$'),
+    ('float conv', r'^aten::(mkldnn_convolution|_slow_conv2d\w*|thnn_conv\w*|_convolution|'
+                   r'convolution|conv2d|_mkldnn\w*)$'),
+    ('pooling', r'pool'),
+    ('classifier', r'^aten::(addmm|linear|mm|matmul)$'),
+    ('element-wise and layout', r'^aten::'),
+]
 
 
-def timeit(fn, repeats: int, timer: str) -> float:
-    """Seconds of ``fn()`` after one warm-up run: the median wall time of ``repeats`` runs, or
-    (``timer='cpu'``, one thread) their least CPU time of the calling thread, the best estimate
-    of the uncontended time on a machine that other jobs load."""
-    clock = time.perf_counter if timer == 'wall' else time.thread_time
-    with torch.no_grad():
-        fn()
-        times = []
-        for _ in range(repeats):
-            t = clock()
-            fn()
-            times.append(clock() - t)
-    return statistics.median(times) if timer == 'wall' else min(times)
+def cpu_facts() -> dict:
+    """The CPU's model name and the SIMD features the kernels care about."""
+    model, flags = 'unknown CPU', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name') and model == 'unknown CPU':
+                    model = line.split(':', 1)[1].strip()
+                elif line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    wanted = ['avx2', 'avx512f', 'avx512bw', 'avx512vpopcntdq']
+    return dict(model=model, features=[f for f in wanted if f in flags])
 
 
-def bench_layers(repeats, timer):
-    from mmbnn.ops import binary_conv2d, pack_activations, pack_weights
+def measure_peak(path: str) -> float:
+    """G bit-MAC/s of the core's xor-popcount peak: compile and run ``path`` (the C file of
+    ``../shared/limits``), the best ISA's best figure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = osp.join(tmp, 'peak')
+        subprocess.run(['gcc', '-O2', '-o', exe, path], check=True, capture_output=True)
+        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    avx512 = [float(v) for v in re.findall(r'VPOPCNTDQ: (\d+) G', out)]
+    avx2 = [float(v) for v in re.findall(r'AVX2 \(pshufb\): (\d+) G', out)]
+    return max(avx512 or avx2)
+
+
+def best_layout(fn_nchw, fn_nhwc, repeats):
+    """The faster of two layouts of the same float computation (a fair float baseline)."""
+    t = time_interleaved({'nchw': fn_nchw, 'nhwc': fn_nhwc}, max(3, repeats // 3))
+    return fn_nchw if t['nchw'].median() <= t['nhwc'].median() else fn_nhwc
+
+
+def bench_layers(repeats, peak=None):
+    from mmbnn.ops import binary_conv2d, pack_activations, pack_weights, prepare_weights
     rows = []
     for c, hw in LAYERS:
         g = torch.Generator().manual_seed(c)
         x = torch.randn(1, c, hw, hw, generator=g)
+        xl = x.contiguous(memory_format=torch.channels_last)
         w = torch.randn(c, c, 3, 3, generator=g)
+        wl = w.contiguous(memory_format=torch.channels_last)
         words = pack_weights(torch.where(w >= 0, 1.0, -1.0))
+        prep = prepare_weights(words)
         scale = w.abs().mean((1, 2, 3))
-        t_fp = timeit(lambda: F.conv2d(x, w, None, 1, 1), repeats, timer)
-        t_bin = timeit(lambda: binary_conv2d(pack_activations(x), words, c, 3, 1, 1,
-                                             pad_value=1.0, scale=scale), repeats, timer)
+        fp = best_layout(lambda: F.conv2d(x, w, None, 1, 1), lambda: F.conv2d(xl, wl, None, 1, 1),
+                         repeats)
+
+        def binary(pad_value):
+            return lambda: binary_conv2d(pack_activations(xl), words, c, 3, 1, 1,
+                                         pad_value=pad_value, scale=scale, prepared=prep)
+
+        with torch.no_grad():
+            t = time_interleaved({'fp32': fp, 'pad1': binary(1.0), 'pad0': binary(0.0)},
+                                 repeats)
         macs = c * c * 9 * hw * hw
-        rows.append(dict(layer=f'3x3 {c}ch @{hw}x{hw}', macs=macs, fp32_ms=1e3 * t_fp,
-                         binary_ms=1e3 * t_bin, speedup=t_fp / t_bin,
-                         fp32_gmacs=macs / t_fp / 1e9, binary_gmacs=macs / t_bin / 1e9))
+        row = dict(layer=f'3x3 {c}ch @{hw}x{hw}', macs=macs, fp32_ms=1e3 * t['fp32'].median())
+        for pad in ('pad1', 'pad0'):
+            ms = 1e3 * t[pad].median()
+            row[f'{pad}_ms'] = ms
+            row[f'{pad}_speedup'] = median_ratio(t['fp32'], t[pad])
+            row[f'{pad}_gbitmacs'] = macs / ms / 1e6
+            if peak:
+                row[f'{pad}_of_peak'] = row[f'{pad}_gbitmacs'] / peak
+        rows.append(row)
     return rows
 
 
@@ -90,7 +151,7 @@ def sparse_mask(c: int, ec: float, pattern: str, g: torch.Generator) -> torch.Te
     return blocks.expand(c, words, 64, 3, 3).reshape(c, words * 64, 3, 3)[:, :c].contiguous()
 
 
-def bench_sparse(repeats, timer):
+def bench_sparse(repeats):
     from mmbnn.ops import (binary_conv2d, pack_activations, pack_masks, pack_weights,
                            sparse_binary_conv2d)
     rows = []
@@ -98,22 +159,22 @@ def bench_sparse(repeats, timer):
         g = torch.Generator().manual_seed(c)
         x = torch.randn(1, c, hw, hw, generator=g)
         dense = pack_weights(torch.where(torch.randn(c, c, 3, 3, generator=g) >= 0, 1.0, -1.0))
-        t_dense = timeit(lambda: binary_conv2d(pack_activations(x), dense, c, 3, 1, 1,
-                                               pad_value=0.0), repeats, timer)
         signs = torch.where(x >= 0, 1.0, -1.0).double()
         for pattern in ('random', 'blocks'):
             for ec in SPARSE_ECS:
                 mask = sparse_mask(c, ec, pattern, g)
                 masks = pack_masks(mask)
                 conv, _ = sparse_binary_conv2d(pack_activations(x), masks, c, 3, 1, 1)
-                exact = torch.equal(conv.double(),
-                                    F.conv2d(signs, mask.double(), None, 1, 1))
-                t_sparse = timeit(lambda: sparse_binary_conv2d(pack_activations(x), masks, c,
-                                                               3, 1, 1), repeats, timer)
+                exact = torch.equal(conv.double(), F.conv2d(signs, mask.double(), None, 1, 1))
+                t = time_interleaved({
+                    'dense': lambda: binary_conv2d(pack_activations(x), dense, c, 3, 1, 1,
+                                                   pad_value=0.0),
+                    'sparse': lambda: sparse_binary_conv2d(pack_activations(x), masks, c, 3, 1,
+                                                           1)}, repeats)
                 rows.append(dict(layer=f'3x3 {c}ch @{hw}x{hw}', pattern=pattern, ec=ec,
-                                 active=float(mask.mean()), dense_ms=1e3 * t_dense,
-                                 sparse_ms=1e3 * t_sparse, speedup=t_dense / t_sparse,
-                                 exact=exact))
+                                 active=float(mask.mean()), dense_ms=1e3 * t['dense'].median(),
+                                 sparse_ms=1e3 * t['sparse'].median(),
+                                 speedup=median_ratio(t['dense'], t['sparse']), exact=exact))
     return rows
 
 
@@ -137,85 +198,149 @@ def build_classifier(config: str):
     return ROOT_MODELS.build(cfg.model).eval()
 
 
-def bench_models(repeats, timer, x):
-    import torchvision
-    from mmbnn.deploy import convert, pack_model, packed_sizes
-    rows = []
-    fp = torchvision.models.resnet18().eval()
-    t_fp = timeit(lambda: fp(x), repeats, timer)
-    rows.append(dict(model='ResNet-18 float32 (torchvision)', variant='float', ms=1e3 * t_fp,
-                     vs_fp=1.0, weights_mb=tensor_bytes(fp) / 2**20))
-    for name, config in MODELS:
+def converted_models(names, x):
+    """``{name: (label, model, converted)}``, each converted with an example input."""
+    from mmbnn.deploy import convert
+    out = {}
+    for name in names:
+        label, config = MODELS[name]
         model = build_classifier(config)
-        t_sim = timeit(lambda: model(x, mode='tensor'), max(1, repeats // 3), timer)
-        converted = convert(model, example_inputs=x)
-        t_conv = timeit(lambda: converted(x, mode='tensor'), repeats, timer)
+        out[name] = (label, model, convert(model, example_inputs=x))
+    return out
+
+
+def bench_models(models, repeats, x):
+    import torchvision
+    from mmbnn.deploy import pack_model, packed_sizes
+    fp = torchvision.models.resnet18().eval()
+    fpl = torchvision.models.resnet18().eval().to(memory_format=torch.channels_last)
+    fpl.load_state_dict(fp.state_dict())
+    xl = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fp_fn = best_layout(lambda: fp(x), lambda: fpl(xl), repeats)
+        fns = {'fp': fp_fn}
+        for name, (_, _, conv) in models.items():
+            fns[name] = (lambda c: lambda: c(x, mode='tensor'))(conv)
+        t = time_interleaved(fns, repeats)
+    rows = [dict(model='ResNet-18 float32 (torchvision)', name='fp', ms=1e3 * t['fp'].median(),
+                 vs_fp=1.0, weights_mb=tensor_bytes(fp) / 2**20)]
+    for name, (label, model, conv) in models.items():
         sizes = packed_sizes(pack_model(model))
         packed = sizes['bits_bytes'] + sizes['scale_bytes'] + sizes['fp_bytes']
-        resident = tensor_bytes(converted)
-        rows.append(dict(model=name, variant='simulated', ms=1e3 * t_sim, vs_fp=t_fp / t_sim,
-                         weights_mb=tensor_bytes(model) / 2**20))
-        rows.append(dict(model=name, variant='converted', ms=1e3 * t_conv, vs_fp=t_fp / t_conv,
-                         weights_mb=resident / 2**20, packed_mb=packed / 2**20,
-                         resident_vs_packed=resident / packed))
+        resident = tensor_bytes(conv)
+        rows.append(dict(model=label, name=name, ms=1e3 * t[name].median(),
+                         vs_fp=median_ratio(t['fp'], t[name]), weights_mb=resident / 2**20,
+                         packed_mb=packed / 2**20, resident_vs_packed=resident / packed))
     return rows
+
+
+def profile_model(conv, x, runs: int = 10) -> dict:
+    """Shares of one thread's CPU time per operator kind (:data:`KINDS`) and the Python overhead
+    (the thread's time in no operator); call with one torch thread."""
+    import time
+
+    from torch.profiler import ProfilerActivity, profile
+    with torch.no_grad():
+        for _ in range(2):
+            conv(x, mode='tensor')
+        start = time.thread_time()  # the thread's CPU time: the work, not the machine's load
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                conv(x, mode='tensor')
+        wall = time.thread_time() - start
+    kinds = defaultdict(float)
+    for evt in prof.key_averages():
+        us = evt.self_cpu_time_total
+        for kind, pattern in KINDS:
+            if re.search(pattern, evt.key):
+                kinds[kind] += us
+                break
+    total_ops = sum(kinds.values())
+    wall_us = wall * 1e6
+    kinds['Python overhead'] = max(0.0, wall_us - total_ops)
+    return {k: v / wall_us for k, v in kinds.items()}, wall / runs
+
+
+def header(args):
+    from mmbnn.ops import available_isas, kernel_isa
+    from mmbnn.ops.bitpack import ISAS
+    cores = os.cpu_count()
+    code = kernel_isa()
+    isa = {v: k for k, v in ISAS.items()}[code]
+    if isa == 'auto':
+        isa = [n for n in available_isas() if n != 'torch'][-1]
+    cpu = cpu_facts()
+    load = os.getloadavg()
+    loaded = load[0] > 0.3 * cores
+    print(f'CPU: {cpu["model"]} ({", ".join(cpu["features"]) or "no AVX2"}), {cores} cores; '
+          f'kernels: {isa}; torch {torch.__version__}')
+    print(f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}'
+          + ('  (LOADED MACHINE: do not publish these figures)' if loaded else ''))
+    return dict(cpu=cpu, isa=isa, load=load, cores=cores, loaded=loaded)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--threads', nargs='+', default=['1', 'all'],
                         help="thread counts to run, ints or 'all' (default: 1 all)")
-    parser.add_argument('--repeats', type=int, default=10, help='runs per figure')
-    parser.add_argument('--timer', choices=['wall', 'cpu'], default='wall',
-                        help='wall: median latency (default); cpu: least CPU time of the '
-                        'thread (one thread only; for a loaded machine)')
+    parser.add_argument('--repeats', type=int, default=20, help='timed runs per figure')
+    parser.add_argument('--models', nargs='+', default=DEFAULT_MODELS, choices=sorted(MODELS))
     parser.add_argument('--skip-layers', action='store_true')
     parser.add_argument('--skip-models', action='store_true')
+    parser.add_argument('--profile', action='store_true',
+                        help='where each converted model spends its time (one thread)')
     parser.add_argument('--sparse', action='store_true',
                         help='also the sparse binary conv against the dense one (issue 19)')
+    parser.add_argument('--peak', help='the popcount peak C file (../shared/limits/'
+                        'popcount_peak.c) to compile and run first')
     parser.add_argument('--json', help='also write the figures to this JSON file')
     args = parser.parse_args(argv)
 
     import mmbnn  # noqa: F401
-    from mmbnn.ops import available_isas, kernel_isa
-    from mmbnn.ops.bitpack import ISAS
-    cores = os.cpu_count()
-    isa = {v: k for k, v in ISAS.items()}[kernel_isa()]
-    if isa == 'auto':
-        isa = available_isas()[-1]
-    load = os.getloadavg()
-    print(f'torch {torch.__version__}, {cores} cores, kernels: {isa}, timer: {args.timer}, '
-          f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}'
-          + ('  (LOADED MACHINE: do not publish these figures)' if load[0] > 0.5 * cores
-             else ''))
-    results = dict(isa=isa, timer=args.timer, load=load, cores=cores, runs=[])
+    results = header(args)
+    results['runs'] = []
+    if args.peak:
+        results['peak_gbitmacs'] = measure_peak(args.peak)
+        print(f'xor-popcount peak of one core: {results["peak_gbitmacs"]:.0f} G bit-MAC/s')
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    models = {} if args.skip_models and not args.profile else converted_models(args.models, x)
+    if models:
+        print('models: untrained (random weights; speed does not depend on them)')
     for threads in args.threads:
-        n = cores if threads == 'all' else int(threads)
-        if args.timer == 'cpu' and n > 1:
-            print(f'\n== {n} threads: skipped, --timer cpu measures one thread ==')
-            continue
+        n = results['cores'] if threads == 'all' else int(threads)
         torch.set_num_threads(n)
         run = dict(threads=n)
         print(f'\n== {n} thread{"s" if n > 1 else ""} ==')
         if not args.skip_layers:
-            run['layers'] = bench_layers(args.repeats, args.timer)
-            print(f'{"layer":<20}{"fp32 ms":>9}{"1-bit ms":>10}{"speed-up":>10}'
-                  f'{"fp32 GMAC/s":>13}{"1-bit GMAC/s":>14}')
+            run['layers'] = bench_layers(args.repeats, results.get('peak_gbitmacs'))
+            share = 'peak' in results and results.get('peak_gbitmacs')
+            print(f'{"layer":<20}{"fp32 ms":>9}{"+1 pad ms":>10}{"x fp32":>8}{"G bit-MAC/s":>13}'
+                  + (f'{"of peak":>9}' if share else '') +
+                  f'{"0 pad ms":>10}{"x fp32":>8}')
             for r in run['layers']:
-                print(f'{r["layer"]:<20}{r["fp32_ms"]:>9.3f}{r["binary_ms"]:>10.3f}'
-                      f'{r["speedup"]:>9.1f}x{r["fp32_gmacs"]:>13.1f}{r["binary_gmacs"]:>14.1f}')
+                print(f'{r["layer"]:<20}{r["fp32_ms"]:>9.3f}{r["pad1_ms"]:>10.3f}'
+                      f'{r["pad1_speedup"]:>7.1f}x{r["pad1_gbitmacs"]:>13.1f}'
+                      + (f'{100 * r["pad1_of_peak"]:>8.0f}%' if share else '') +
+                      f'{r["pad0_ms"]:>10.3f}{r["pad0_speedup"]:>7.1f}x')
         if not args.skip_models:
-            run['models'] = bench_models(args.repeats, args.timer, x)
-            print(f'\n{"model (224x224, batch 1)":<34}{"":<11}{"ms":>8}{"vs float":>10}'
+            run['models'] = bench_models(models, args.repeats, x)
+            print(f'\n{"model (224x224, batch 1)":<34}{"ms":>8}{"vs float":>10}'
                   f'{"weights MB":>12}{"packed MB":>11}{"resident/packed":>17}')
             for r in run['models']:
                 packed = f'{r["packed_mb"]:>11.2f}{r["resident_vs_packed"]:>16.3f}x' \
                     if 'packed_mb' in r else ''
-                print(f'{r["model"]:<34}{r["variant"]:<11}{r["ms"]:>8.1f}{r["vs_fp"]:>9.2f}x'
+                print(f'{r["model"]:<34}{r["ms"]:>8.1f}{r["vs_fp"]:>9.2f}x'
                       f'{r["weights_mb"]:>12.2f}{packed}')
+        if args.profile and n == 1:
+            run['profile'] = {}
+            for name, (label, _, conv) in models.items():
+                shares, per_run = profile_model(conv, x)
+                run['profile'][name] = dict(shares=shares, ms=1e3 * per_run)
+                parts = ', '.join(f'{k} {100 * v:.0f}%' for k, v in
+                                  sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+                print(f'\nprofile of {label} ({1e3 * per_run:.1f} ms a run, profiled): {parts}')
         if args.sparse:
-            run['sparse'] = bench_sparse(args.repeats, args.timer)
+            run['sparse'] = bench_sparse(args.repeats)
             print(f'\n{"sparse layer (zero pad)":<20}{"mask":>8}{"EC":>6}{"active":>8}'
                   f'{"dense ms":>10}{"sparse ms":>11}{"speed-up":>10}{"exact":>7}')
             for r in run['sparse']:
