@@ -273,7 +273,7 @@ class BitPackedConv2d(_Epilogue):
     def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
         code = kernel_isa()
         y = self.run_packed(self.pack(x, num_shared_bases, code), code=code)[0]
-        return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+        return self._output(_like(y, x))
 
     def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
         """``forward(x.repeat(1, K, 1, 1))`` with the input packed once."""
@@ -293,6 +293,17 @@ class BitPackedConv2d(_Epilogue):
                 f'stride={self.stride}, {geo}, groups={self.groups}, '
                 f'pad_value={self.pad_value}, threshold={self.threshold is not None}'
                 + super().extra_repr())
+
+
+def _like(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The kernels' channels-last output in the input's dtype and, for a contiguous (NCHW) input,
+    its layout: a model whose layers hand channels-last tensors on stays channels-last (and
+    fast), one that expects NCHW gets it."""
+    if x.dtype != torch.float32:
+        y = y.to(x.dtype)
+    if x.is_contiguous() and not y.is_contiguous():
+        y = y.contiguous()
+    return y
 
 
 def _words(layer: nn.Module, signs: torch.Tensor, shape) -> torch.Tensor:
@@ -346,7 +357,7 @@ class BitPackedMultiBaseConv2d(_Epilogue):
             y = y.clamp_min(0)
         if self.post_scale is not None:
             y = y * self.post_scale.view(1, -1, 1, 1) + self.post_shift.view(1, -1, 1, 1)
-        return self._output(y if x.dtype == torch.float32 else y.to(x.dtype))
+        return self._output(_like(y, x))
 
     def extra_repr(self) -> str:
         return f'num_bases={self.num_bases}' + super().extra_repr()

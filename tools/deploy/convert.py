@@ -30,7 +30,8 @@ from mmengine.runner import CheckpointLoader
 
 import mmbnn  # noqa: F401  (registries; safe checkpoint loading)
 import mmbnn.zoo  # noqa: F401  (the mmbnn:// checkpoint scheme)
-from mmbnn.deploy import BitPackedModel, is_packed, load_packed, simulated_layers
+from mmbnn.deploy import BitPackedModel, is_packed, load_packed, simulated_layers, unfused
+from mmbnn.utils import strip_module_prefix
 
 
 def input_channels(cfg: Config) -> int:
@@ -85,21 +86,25 @@ def main(argv=None):
     if is_packed(ckpt):
         load_packed(source, ckpt)
     else:
-        state = ckpt.get('state_dict', ckpt)
-        source.load_state_dict({re.sub(r'^module\.', '', k): v for k, v in state.items()},
-                               strict=True)
+        source.load_state_dict(strip_module_prefix(ckpt), strict=True)
     wrapped = wrapped_config(cfg, shape, not args.no_fuse)
     model = BitPackedModel(source, fuse_input_shape=None if args.no_fuse else shape)
     meta = dict(ckpt.get('meta') or {})
+    engines = [name for name, m in model.model.named_modules()
+               if type(m).__name__.startswith('Fused') and '.' not in name.strip('.')]
     meta['bitpacked'] = dict(source_checkpoint=str(args.checkpoint), config=osp.abspath(
-        args.config), folded=list(getattr(model.model, '_mmbnn_folded', [])),
-        simulated=[list(s) for s in simulated_layers(model.model)])
+        args.config), engines=engines, folded=list(getattr(model.model, '_mmbnn_folded', [])),
+        simulated=[list(s) for s in simulated_layers(model.model)],
+        unfused=[list(s) for s in unfused(model.model)])
     torch.save(dict(meta=meta, state_dict=model.state_dict()), out)
     wrapped.dump(out_config)
     n_packed = sum(1 for m in model.modules() if hasattr(m, 'packed_weight'))
-    print(f'converted {n_packed} binary layers to bit-packed kernels, folded '
-          f'{len(meta["bitpacked"]["folded"])} BN/ReLU modules into their epilogues, '
-          f'{len(meta["bitpacked"]["simulated"])} binary layers stay simulated')
+    print(f'converted {n_packed} binary layers to bit-packed kernels'
+          + (f' (fused engine: {", ".join(engines)})' if engines else '') +
+          f', folded {len(meta["bitpacked"]["folded"])} more BN/ReLU modules into their '
+          f'epilogues, {len(meta["bitpacked"]["simulated"])} binary layers stay simulated')
+    for name, kind, why in meta['bitpacked']['unfused']:
+        print(f'  {name} ({kind}) runs layer by layer: {why}')
     print(f'saved {out} and {out_config}; evaluate with:\n'
           f'  python tools/test.py {out_config} {out}')
     return out, out_config
