@@ -348,6 +348,50 @@ at::Tensor rowdot_signs(const at::Tensor& g, const at::Tensor& bits, int64_t row
   return out;
 }
 
+// train_mean_abs_grad_(w, grad_signs, alpha, groups, out): for the K = `groups` equal consecutive
+// slices of the flattened weight, each scaled by alpha_g = mean |w| over it, and grad_signs =
+// dL/dS (S = sign(w), +1 at 0): dL/dalpha_g = sum_i grad_signs_i S_i / alpha_g (summed in double)
+// and out = grad_signs + sgn(w) dL/dalpha_g / n (sgn(0) = 0), the gradient that reaches w.
+// alpha_g must not be 0. out may be grad_signs itself.
+void mean_abs_grad(const at::Tensor& w, const at::Tensor& grad_signs, const at::Tensor& alpha,
+                   int64_t groups, const at::Tensor& out) {
+  check_float(w, "w");
+  check_float(grad_signs, "grad_signs");
+  check_float(alpha, "alpha");
+  check_float(out, "out");
+  const int64_t numel = w.numel();
+  TORCH_CHECK_VALUE(grad_signs.numel() == numel && out.numel() == numel,
+                    "grad_signs and out must have the weight's ", numel, " elements");
+  TORCH_CHECK_VALUE(groups >= 1 && numel % groups == 0 && alpha.numel() == groups,
+                    "alpha must hold one value per group (", groups, ")");
+  const int64_t n = numel / groups;
+  const float* pw = w.data_ptr<float>();
+  const float* pg = grad_signs.data_ptr<float>();
+  const float* pa = alpha.data_ptr<float>();
+  float* po = out.data_ptr<float>();
+  at::parallel_for(0, groups, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(n, 1)),
+                   [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const float* wr = pw + g * n;
+      const float* gr = pg + g * n;
+      double d[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k)
+          d[k] += static_cast<double>(wr[i + k] >= 0.f ? gr[i + k] : -gr[i + k]);
+      for (; i < n; ++i) d[i & 7] += static_cast<double>(wr[i] >= 0.f ? gr[i] : -gr[i]);
+      const float dalpha = static_cast<float>(lane_sum(d)) / pa[g];
+      const float c = dalpha / static_cast<float>(n);
+      float* o = po + g * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const float v = wr[j];
+        const float sgn = static_cast<float>(v > 0.f) - static_cast<float>(v < 0.f);
+        o[j] = gr[j] + sgn * c;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(mmbnn, m) {
@@ -376,4 +420,6 @@ TORCH_LIBRARY_FRAGMENT(mmbnn, m) {
           mean_abs_backward(w, g, a, groups, true);
         });
   m.def("train_rowdot_signs(Tensor g, Tensor bits, int rows) -> Tensor", &rowdot_signs);
+  m.def("train_mean_abs_grad_(Tensor w, Tensor grad_signs, Tensor alpha, int groups, "
+        "Tensor(a!) out) -> ()", &mean_abs_grad);
 }

@@ -250,8 +250,13 @@ void binary_conv2d(const ConvArgs& a, Isa isa) {
   const int64_t CR = Cfin / ncr;  // final channels per range (the last takes the rest: ncr == 1)
   const int64_t items = npr * ncr;
 
+  // blocks per micro-kernel call: as many as keep their words in L1 (16 kB) over the item's
+  // pixels, a multiple of the register tile's MV
+  int64_t RB = std::max<int64_t>(1, 16384 / (ldb * 8));
+  RB = std::min<int64_t>(RB, detail::kMaxRunBlocks);
+  if (RB >= MV) RB -= RB % MV;
   parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<uint32_t> pop(detail::kMaxTileP * kBlock * detail::kMaxTileMV);
+    std::vector<uint32_t> pop(detail::kMaxTileP * kBlock * detail::kMaxRunBlocks);
     std::vector<float> local;  // final values when they are not a float output
     // per pixel of the item: window origin, index in its image, output/dot/residual rows
     std::vector<const uint64_t*> base(PR);
@@ -287,17 +292,19 @@ void binary_conv2d(const ConvArgs& a, Isa isa) {
         const int64_t blo = std::max<int64_t>(0, (F0 - fs + kBlock - 1) / kBlock);
         const int64_t bhi = std::min(nb, F1 > fs ? (F1 - fs + kBlock - 1) / kBlock : 0);
         if (F0 > fs && (F0 - fs) % kBlock) throw std::logic_error("misaligned channel range");
-        for (int64_t b = blo; b < bhi; b += MV) {
-          const int64_t mv = std::min(MV, bhi - b);
+        for (int64_t b = blo; b < bhi; b += RB) {
+          const int64_t nblk = std::min(RB, bhi - b);
           const int64_t c0 = b * kBlock;
           detail::TileArgs t;
           t.koff = koff.data() + u * K;
           t.K = K;
           t.w = reinterpret_cast<const uint64_t*>(wprep) + (g * nb + b) * ldb;
           t.ldb = ldb;
-          t.ldp = kBlock * detail::kMaxTileMV;
+          t.nblk = nblk;
+          t.ldp = kBlock * detail::kMaxRunBlocks;
           detail::EpiTile et;
-          et.nch = static_cast<int>(std::min<int64_t>(mv * kBlock, std::min(Cog, F1 - fs) - c0));
+          et.nch = static_cast<int>(std::min<int64_t>(nblk * kBlock,
+                                                      std::min(Cog, F1 - fs) - c0));
           et.pop = pop.data();
           et.ldp = t.ldp;
           et.o0 = g * Cog + c0;
@@ -314,7 +321,7 @@ void binary_conv2d(const ConvArgs& a, Isa isa) {
             et.out = outbase ? outv.data() + i : nullptr;
             et.dot = a.dot_out ? dotv.data() + i : nullptr;
             et.res = a.residual ? resv.data() + i : nullptr;
-            kern.tile[np][mv](t, pop.data());
+            kern.tile[np](t, pop.data());
             kern.epilogue(e, et);
           }
         }

@@ -21,49 +21,81 @@ MMBNN_TARGET(MMBNN_T_AVX2) MMBNN_INLINE __m256 act8(const Act& a, int64_t o, __m
   return z;
 }
 
+// whole blocks of one tile; the steps present are template flags (no per-block branches)
+template <bool kAct1, bool kPost, bool kRes, bool kAct2>
+MMBNN_TARGET(MMBNN_T_AVX2) MMBNN_INLINE void epilogue_blocks(const EpiCall& e, const EpiTile& t) {
+  const int nb = t.nch / kBlock;
+  const __m256i ntaps = _mm256_set1_epi32(static_cast<int32_t>(e.ntaps));
+  const __m256 cf = _mm256_set1_ps(e.cf);
+  for (int i = 0; i < t.P; ++i) {
+    const uint32_t* pop = t.pop + i * t.ldp;
+    const int32_t pat = t.pattern ? t.pattern[t.pix[i]] : 0;
+    const int32_t* corr = pat ? e.corr_tab + static_cast<int64_t>(pat) * e.cout + t.o0 : nullptr;
+    float* out = t.out[i] + t.f0;
+    const float* res = kRes ? t.res[i] + t.r0 : nullptr;
+    for (int m = 0; m < nb; ++m) {
+      const int64_t o = t.o0 + kBlock * m;
+      const __m256i pc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pop + kBlock * m));
+      __m256 z = _mm256_cvtepi32_ps(_mm256_sub_epi32(ntaps, _mm256_slli_epi32(pc, 1)));
+      if (corr)
+        z = _mm256_sub_ps(z, _mm256_mul_ps(cf, _mm256_cvtepi32_ps(_mm256_loadu_si256(
+                                                   reinterpret_cast<const __m256i*>(
+                                                       corr + kBlock * m)))));
+      z = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.scale + o), z),
+                        _mm256_loadu_ps(e.shift + o));
+      if (kAct1) z = act8(e.act1, o, z);
+      if (kPost)
+        z = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.post_scale + o), z),
+                          _mm256_loadu_ps(e.post_shift + o));
+      if (kRes) {
+        const __m256 r = _mm256_loadu_ps(res + kBlock * m);
+        z = e.res_scale ? _mm256_add_ps(z, _mm256_mul_ps(_mm256_loadu_ps(e.res_scale + o), r))
+                        : _mm256_add_ps(z, r);
+      }
+      if (kAct2) z = act8(e.act2, o, z);
+      float* dst = out + kBlock * m;
+      _mm256_storeu_ps(dst, t.accumulate ? _mm256_add_ps(_mm256_loadu_ps(dst), z) : z);
+    }
+  }
+}
+
 template <int NMAX>
 MMBNN_TARGET(MMBNN_T_AVX2) MMBNN_INLINE void epilogue_simd(const EpiCall& e, const EpiTile& t) {
   if (t.nch % kBlock) {  // a partial block: the scalar loops
     for (int i = 0; i < t.P; ++i) epilogue_pixel<0, NMAX>(e, t, i);
     return;
   }
-  const int nb = t.nch / kBlock;
-  const __m256i ntaps = _mm256_set1_epi32(static_cast<int32_t>(e.ntaps));
-  const __m256i icf = _mm256_set1_epi32(static_cast<int32_t>(e.icf));
-  const __m256 cf = _mm256_set1_ps(e.cf);
-  for (int i = 0; i < t.P; ++i) {
-    const uint32_t* pop = t.pop + i * t.ldp;
-    const int32_t pat = t.pattern ? t.pattern[t.pix[i]] : 0;
-    const int32_t* corr = pat ? e.corr_tab + static_cast<int64_t>(pat) * e.cout + t.o0 : nullptr;
-    for (int m = 0; m < nb; ++m) {
-      const int64_t o = t.o0 + kBlock * m;
-      const __m256i pc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pop + kBlock * m));
-      __m256i d = _mm256_sub_epi32(ntaps, _mm256_slli_epi32(pc, 1));
-      const __m256i cr = corr ? _mm256_loadu_si256(
-                                    reinterpret_cast<const __m256i*>(corr + kBlock * m))
-                              : _mm256_setzero_si256();
-      if (t.dot) {
-        if (corr) d = _mm256_sub_epi32(d, _mm256_mullo_epi32(icf, cr));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(t.dot[i] + o), d);
-        continue;
+  if (t.dot) {
+    const int nb = t.nch / kBlock;
+    const __m256i ntaps = _mm256_set1_epi32(static_cast<int32_t>(e.ntaps));
+    const __m256i icf = _mm256_set1_epi32(static_cast<int32_t>(e.icf));
+    for (int i = 0; i < t.P; ++i) {
+      const int32_t pat = t.pattern ? t.pattern[t.pix[i]] : 0;
+      const int32_t* corr =
+          pat ? e.corr_tab + static_cast<int64_t>(pat) * e.cout + t.o0 : nullptr;
+      for (int m = 0; m < nb; ++m) {
+        const __m256i pc = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(t.pop + i * t.ldp + kBlock * m));
+        __m256i d = _mm256_sub_epi32(ntaps, _mm256_slli_epi32(pc, 1));
+        if (corr)
+          d = _mm256_sub_epi32(d, _mm256_mullo_epi32(icf, _mm256_loadu_si256(
+                                                         reinterpret_cast<const __m256i*>(
+                                                             corr + kBlock * m))));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(t.dot[i] + t.o0 + kBlock * m), d);
       }
-      __m256 z = _mm256_cvtepi32_ps(d);
-      if (corr) z = _mm256_sub_ps(z, _mm256_mul_ps(cf, _mm256_cvtepi32_ps(cr)));
-      z = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.scale + o), z),
-                        _mm256_loadu_ps(e.shift + o));
-      z = act8(e.act1, o, z);
-      if (e.post_scale)
-        z = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.post_scale + o), z),
-                          _mm256_loadu_ps(e.post_shift + o));
-      if (t.res) {
-        const __m256 r = _mm256_loadu_ps(t.res[i] + t.r0 + kBlock * m);
-        z = e.res_scale ? _mm256_add_ps(z, _mm256_mul_ps(_mm256_loadu_ps(e.res_scale + o), r))
-                        : _mm256_add_ps(z, r);
-      }
-      z = act8(e.act2, o, z);
-      float* out = t.out[i] + t.f0 + kBlock * m;
-      _mm256_storeu_ps(out, t.accumulate ? _mm256_add_ps(_mm256_loadu_ps(out), z) : z);
     }
+    return;
+  }
+  const int flags = (e.act1.on ? 8 : 0) | (e.post_scale ? 4 : 0) | (t.res ? 2 : 0) |
+                    (e.act2.on ? 1 : 0);
+  switch (flags) {
+#define MMBNN_EPI_CASE(f) \
+  case f: epilogue_blocks<(f & 8) != 0, (f & 4) != 0, (f & 2) != 0, (f & 1) != 0>(e, t); break;
+    MMBNN_EPI_CASE(0) MMBNN_EPI_CASE(1) MMBNN_EPI_CASE(2) MMBNN_EPI_CASE(3)
+    MMBNN_EPI_CASE(4) MMBNN_EPI_CASE(5) MMBNN_EPI_CASE(6) MMBNN_EPI_CASE(7)
+    MMBNN_EPI_CASE(8) MMBNN_EPI_CASE(9) MMBNN_EPI_CASE(10) MMBNN_EPI_CASE(11)
+    MMBNN_EPI_CASE(12) MMBNN_EPI_CASE(13) MMBNN_EPI_CASE(14) MMBNN_EPI_CASE(15)
+#undef MMBNN_EPI_CASE
   }
 }
 

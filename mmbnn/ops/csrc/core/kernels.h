@@ -11,20 +11,22 @@
 namespace mmbnn {
 namespace detail {
 
-constexpr int kBlock = 8;     // output channels per prepared weight block
-constexpr int kMaxTileP = 4;  // pixels per micro-kernel tile, at most
-constexpr int kMaxTileMV = 4; // weight blocks per micro-kernel run, at most
+constexpr int kBlock = 8;          // output channels per prepared weight block
+constexpr int kMaxTileP = 4;       // pixels per micro-kernel call, at most
+constexpr int kMaxRunBlocks = 16;  // weight blocks per micro-kernel call, at most
 
 // One micro-kernel call: pop[i * ldp + c] = sum over the K words of popcount(a_i[k] XOR w_c[k])
-// for P pixels i and the 8 * MV channels c of MV consecutive blocks; word k of pixel i is at
-// base[i] + koff[k] (for the split layout its low nibbles, the high ones follow).
+// for P pixels i and the 8 * nblk channels c of nblk consecutive weight blocks (a run; the
+// kernel walks it MV blocks at a time, its register tile); word k of pixel i is at base[i] +
+// koff[k] (for the split layout its low nibbles, the high ones follow).
 struct TileArgs {
   const uint64_t* const* base;      // per pixel: its window origin in the input scratch
   const int64_t* koff;              // (K,) word offsets from the origin
   int64_t K;
   const uint64_t* w;                // prepared weights of the run's first block
   int64_t ldb;                      // words per prepared block: K * 8 (raw8) or K * 16 (split8)
-  int64_t ldp;                      // row stride of pop (>= 8 * MV)
+  int64_t nblk;                     // blocks in the run, 1 <= nblk <= kMaxRunBlocks
+  int64_t ldp;                      // row stride of pop (>= 8 * nblk)
 };
 using TileFn = void (*)(const TileArgs& t, uint32_t* pop);
 
@@ -67,9 +69,9 @@ using PackPlaneFn = void (*)(const float* x, int64_t len, int64_t sc, const floa
                              int64_t nc, int64_t* out, int64_t os);
 
 struct IsaKernels {
-  int P = 1, MV = 1;                             // the full tile
+  int P = 1, MV = 1;                      // the register tile: P pixels x MV blocks
   WeightLayout layout = WeightLayout::kRaw8;
-  TileFn tile[kMaxTileP + 1][kMaxTileMV + 1] = {};  // [p][mv], 1 <= p <= P, 1 <= mv <= MV
+  TileFn tile[kMaxTileP + 1] = {};        // [p], 1 <= p <= P: p pixels x a run of blocks
   EpilogueFn epilogue = nullptr;
   PackFloatsFn pack_floats = nullptr;
   PackPlaneFn pack_plane = nullptr;

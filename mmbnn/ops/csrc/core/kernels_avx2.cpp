@@ -19,7 +19,7 @@ namespace {
 #define AVX2 MMBNN_TARGET(MMBNN_T_AVX2)
 
 template <int P>
-AVX2 void tile_avx2(const TileArgs& t, uint32_t* pop) {
+AVX2 MMBNN_INLINE void block_avx2(const TileArgs& t, const uint64_t* wblk, uint32_t* pop) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i zero = _mm256_setzero_si256();
@@ -31,7 +31,7 @@ AVX2 void tile_avx2(const TileArgs& t, uint32_t* pop) {
     const int64_t k1 = k0 + 31 < t.K ? k0 + 31 : t.K;
     __m256i acc[P][2];
     for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = zero;
-    const uint64_t* w = t.w + k0 * 2 * kBlock;
+    const uint64_t* w = wblk + k0 * 2 * kBlock;
     for (int64_t k = k0; k < k1; ++k, w += 2 * kBlock) {
       const int64_t off = t.koff[k];
       const __m256i wl0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
@@ -66,7 +66,14 @@ AVX2 void tile_avx2(const TileArgs& t, uint32_t* pop) {
   }
 }
 
-AVX2 void epilogue_avx2(const EpiCall& e, const EpiTile& t) { epilogue_simd<kBlock>(e, t); }
+template <int P>
+AVX2 void tile_avx2(const TileArgs& t, uint32_t* pop) {
+  for (int64_t b = 0; b < t.nblk; ++b) block_avx2<P>(t, t.w + b * t.ldb, pop + b * kBlock);
+}
+
+AVX2 void epilogue_avx2(const EpiCall& e, const EpiTile& t) {
+  epilogue_simd<kBlock * kMaxRunBlocks>(e, t);
+}
 
 AVX2 uint64_t pack_floats_avx2(const float* x, const float* thr, int64_t n) {
   const __m256 zero = _mm256_setzero_ps();
@@ -161,9 +168,9 @@ void fill_avx2(IsaKernels& k) {
   k.P = 3;  // 4 pixels need 17 ymm registers: the accumulators would spill
   k.MV = 1;
   k.layout = WeightLayout::kSplit8;
-  k.tile[1][1] = tile_avx2<1>;
-  k.tile[2][1] = tile_avx2<2>;
-  k.tile[3][1] = tile_avx2<3>;
+  k.tile[1] = tile_avx2<1>;
+  k.tile[2] = tile_avx2<2>;
+  k.tile[3] = tile_avx2<3>;
   k.epilogue = epilogue_avx2;
   k.pack_floats = pack_floats_avx2;
   k.pack_plane = pack_plane_avx2;

@@ -12,6 +12,7 @@
 // GCC 12's _mm512_cvtepi64_epi32 passes _mm256_undefined_si256() (a self-initialised variable)
 // as its merge operand, which -Wuninitialized reports inside the header.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace mmbnn {
 namespace detail {
@@ -21,11 +22,11 @@ namespace {
 #define BW MMBNN_TARGET(MMBNN_T_AVX512BW)
 
 template <int P, int MV>
-VPOPCNT void tile_vpopcnt(const TileArgs& t, uint32_t* pop) {
+VPOPCNT MMBNN_INLINE void run_vpopcnt(const TileArgs& t, const uint64_t* wrun, uint32_t* pop) {
   __m512i acc[P][MV];
   for (int p = 0; p < P; ++p)
     for (int m = 0; m < MV; ++m) acc[p][m] = _mm512_setzero_si512();
-  const uint64_t* w = t.w;
+  const uint64_t* w = wrun;
   for (int64_t k = 0; k < t.K; ++k, w += kBlock) {
     const int64_t off = t.koff[k];
     __m512i wv[MV];
@@ -43,7 +44,7 @@ VPOPCNT void tile_vpopcnt(const TileArgs& t, uint32_t* pop) {
 }
 
 template <int P, int MV>
-BW void tile_bw(const TileArgs& t, uint32_t* pop) {
+BW MMBNN_INLINE void run_bw(const TileArgs& t, const uint64_t* wrun, uint32_t* pop) {
   const __m512i lut = _mm512_maskz_broadcast_i32x4(0xFFFF,
       _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
   const __m512i zero = _mm512_setzero_si512();
@@ -55,7 +56,7 @@ BW void tile_bw(const TileArgs& t, uint32_t* pop) {
     __m512i acc[P][MV];
     for (int p = 0; p < P; ++p)
       for (int m = 0; m < MV; ++m) acc[p][m] = zero;
-    const uint64_t* w = t.w + k0 * 2 * kBlock;
+    const uint64_t* w = wrun + k0 * 2 * kBlock;
     for (int64_t k = k0; k < k1; ++k, w += 2 * kBlock) {
       const int64_t off = t.koff[k];
       __m512i wl[MV], wh[MV];
@@ -83,8 +84,23 @@ BW void tile_bw(const TileArgs& t, uint32_t* pop) {
                           _mm512_cvtepi64_epi32(tot[p][m]));
 }
 
+// a run of blocks, MV at a time (the register tile), the rest one by one
+template <int P>
+VPOPCNT void tile_vpopcnt(const TileArgs& t, uint32_t* pop) {
+  int64_t b = 0;
+  for (; b + 4 <= t.nblk; b += 4) run_vpopcnt<P, 4>(t, t.w + b * t.ldb, pop + b * kBlock);
+  for (; b < t.nblk; ++b) run_vpopcnt<P, 1>(t, t.w + b * t.ldb, pop + b * kBlock);
+}
+
+template <int P>
+BW void tile_bw(const TileArgs& t, uint32_t* pop) {
+  int64_t b = 0;
+  for (; b + 2 <= t.nblk; b += 2) run_bw<P, 2>(t, t.w + b * t.ldb, pop + b * kBlock);
+  for (; b < t.nblk; ++b) run_bw<P, 1>(t, t.w + b * t.ldb, pop + b * kBlock);
+}
+
 BW void epilogue_avx512(const EpiCall& e, const EpiTile& t) {
-  epilogue_simd<kBlock * kMaxTileMV>(e, t);
+  epilogue_simd<kBlock * kMaxRunBlocks>(e, t);
 }
 
 BW uint64_t pack_floats_avx512(const float* x, const float* thr, int64_t n) {
@@ -103,19 +119,6 @@ BW uint64_t pack_floats_avx512(const float* x, const float* thr, int64_t n) {
 #undef VPOPCNT
 #undef BW
 
-template <int P>
-void fill_rows_vpopcnt(IsaKernels& k) {
-  k.tile[P][1] = tile_vpopcnt<P, 1>;
-  k.tile[P][2] = tile_vpopcnt<P, 2>;
-  k.tile[P][3] = tile_vpopcnt<P, 3>;
-  k.tile[P][4] = tile_vpopcnt<P, 4>;
-}
-
-template <int P>
-void fill_rows_bw(IsaKernels& k) {
-  k.tile[P][1] = tile_bw<P, 1>;
-  k.tile[P][2] = tile_bw<P, 2>;
-}
 
 }  // namespace
 
@@ -123,10 +126,10 @@ void fill_avx512vpopcnt(IsaKernels& k) {
   k.P = 4;
   k.MV = 4;
   k.layout = WeightLayout::kRaw8;
-  fill_rows_vpopcnt<1>(k);
-  fill_rows_vpopcnt<2>(k);
-  fill_rows_vpopcnt<3>(k);
-  fill_rows_vpopcnt<4>(k);
+  k.tile[1] = tile_vpopcnt<1>;
+  k.tile[2] = tile_vpopcnt<2>;
+  k.tile[3] = tile_vpopcnt<3>;
+  k.tile[4] = tile_vpopcnt<4>;
   k.epilogue = epilogue_avx512;
   k.pack_floats = pack_floats_avx512;
   k.pack_plane = avx2_pack_plane();
@@ -136,10 +139,10 @@ void fill_avx512bw(IsaKernels& k) {
   k.P = 4;
   k.MV = 2;
   k.layout = WeightLayout::kSplit8;
-  fill_rows_bw<1>(k);
-  fill_rows_bw<2>(k);
-  fill_rows_bw<3>(k);
-  fill_rows_bw<4>(k);
+  k.tile[1] = tile_bw<1>;
+  k.tile[2] = tile_bw<2>;
+  k.tile[3] = tile_bw<3>;
+  k.tile[4] = tile_bw<4>;
   k.epilogue = epilogue_avx512;
   k.pack_floats = pack_floats_avx512;
   k.pack_plane = avx2_pack_plane();

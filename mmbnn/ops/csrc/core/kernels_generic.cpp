@@ -8,9 +8,8 @@ namespace detail {
 namespace {
 
 template <int P, bool kHw>
-MMBNN_INLINE void tile_scalar_body(const TileArgs& t, uint32_t* pop) {
+MMBNN_INLINE void block_scalar(const TileArgs& t, const uint64_t* w, uint32_t* pop) {
   uint64_t acc[P][kBlock] = {};
-  const uint64_t* w = t.w;
   for (int64_t k = 0; k < t.K; ++k, w += kBlock) {
     const int64_t off = t.koff[k];
     for (int p = 0; p < P; ++p) {
@@ -27,12 +26,20 @@ MMBNN_INLINE void tile_scalar_body(const TileArgs& t, uint32_t* pop) {
     for (int c = 0; c < kBlock; ++c) pop[p * t.ldp + c] = static_cast<uint32_t>(acc[p][c]);
 }
 
+template <int P, bool kHw>
+MMBNN_INLINE void tile_scalar_body(const TileArgs& t, uint32_t* pop) {
+  for (int64_t b = 0; b < t.nblk; ++b)
+    block_scalar<P, kHw>(t, t.w + b * t.ldb, pop + b * kBlock);
+}
+
 template <int P>
 void tile_generic(const TileArgs& t, uint32_t* pop) {
   tile_scalar_body<P, false>(t, pop);
 }
 
-void epilogue_generic(const EpiCall& e, const EpiTile& t) { epilogue_impl<kBlock>(e, t); }
+void epilogue_generic(const EpiCall& e, const EpiTile& t) {
+  epilogue_impl<kBlock * kMaxRunBlocks>(e, t);
+}
 uint64_t pack_floats_generic(const float* x, const float* thr, int64_t n) {
   return pack_floats_scalar(x, thr, n);
 }
@@ -54,12 +61,12 @@ void fill_generic(IsaKernels& k, bool hw_popcount) {
   k.P = 2;
   k.MV = 1;
   k.layout = WeightLayout::kRaw8;
-  k.tile[1][1] = tile_generic<1>;
-  k.tile[2][1] = tile_generic<2>;
+  k.tile[1] = tile_generic<1>;
+  k.tile[2] = tile_generic<2>;
 #if MMBNN_X86
   if (hw_popcount) {
-    k.tile[1][1] = tile_popcnt<1>;
-    k.tile[2][1] = tile_popcnt<2>;
+    k.tile[1] = tile_popcnt<1>;
+    k.tile[2] = tile_popcnt<2>;
   }
 #else
   (void)hw_popcount;
