@@ -274,3 +274,35 @@ def test_the_compiled_op_checks_its_arguments_itself():
     bad[6] = torch.zeros(1, 2, dtype=torch.int64)
     with pytest.raises(ValueError, match='smaller than'):
         op(small, *bad)
+
+
+#: every implementation, and the CPU features it needs
+ALL_ISAS = {'generic': None, 'popcnt': 'POPCNT', 'avx2': 'AVX2',
+            'avx512bw': 'AVX-512 F/BW/VL', 'avx512vpopcnt': 'AVX-512 VPOPCNTDQ (and F/BW/VL)',
+            'torch': None}
+
+
+@pytest.mark.parametrize('isa', list(ALL_ISAS))
+def test_each_isa_equals_the_portable_path_bit_for_bit(isa):
+    """Every ISA against the portable kernels on the shapes above: dots, floats with every
+    epilogue step, bits. An ISA this machine cannot run is skipped, naming the CPU feature (its
+    code is still checked on any CPU through SIMDe: tests/test_ops_core.py)."""
+    if isa not in ISA_LIST:
+        pytest.skip(f'this CPU (or build) lacks {ALL_ISAS[isa]}: the {isa!r} kernels cannot run '
+                    'here')
+    for case in CASES:
+        n, c, h, w, cout, k, s, p, d, g = case
+        gen = torch.Generator().manual_seed(c + 11)
+        x = torch.randn(n, c, h, w, generator=gen)
+        wp = pack_weights(sign(torch.randn(cout, c // g, k, k, generator=gen)))
+        args = _epilogue_args(gen, cout)
+        thr = torch.randn(cout, generator=gen)
+        outs = {}
+        for impl in ('generic', isa):
+            xp = pack_activations(x, groups=g, isa=impl)
+            outs[impl] = (binary_conv2d(xp, wp, c // g, k, s, p, d, g, pad_value=0.0, out='dot',
+                                        isa=impl),
+                          *binary_conv2d(xp, wp, c // g, k, s, p, d, g, pad_value=1.0,
+                                         out='float+bits', out_threshold=thr, isa=impl, **args))
+        for a, b in zip(outs['generic'], outs[isa]):
+            assert torch.equal(a, b), (isa, case)
