@@ -262,6 +262,11 @@ ONE_BIT_WEIGHT_ROWS = [row for row in WEIGHT_TABLE
 REFERENCE_TESTS = {
     'SparseBinaryWeight': ('tests/test_sparse.py', 'test_sbnn_value_and_gradients'),
     'PrunedSignWeight': ('tests/test_sparse.py', 'test_pruned_value_and_gradients'),
+    'ReCUWeight': ('tests/test_bibench_binarizers.py', 'test_recu_weight_value_and_gradient'),
+    'ReCUSign': ('tests/test_bibench_binarizers.py', 'test_recu_sign_value_and_gradient'),
+    'FDASign': ('tests/test_bibench_binarizers.py', 'test_fda_sign_value_and_gradient'),
+    'FDAWeight': ('tests/test_bibench_binarizers.py', 'test_fda_weight_value_and_gradient'),
+    'BiRealWeight': ('tests/test_arch_reactnet_a.py', 'test_bireal_weight_against_numpy'),
 }
 
 

@@ -8,8 +8,9 @@ from torch import nn
 
 from mmbnn.registry import MODELS
 from .base import FULL_PRECISION_BITS, ActivationBinarizer
-from .functional import (approx_sign, dorefa_quantize, ede_schedule, ede_sign, ste_sign,
-                         swish_sign)
+from .functional import (approx_sign, dorefa_quantize, ede_schedule, ede_sign, ede_slope,
+                         ste_sign, swish_sign, swish_slope)
+from .sign_grad import ApproxGrad, ClipGrad, FunctionGrad, IdentityGrad, sign_with
 
 __all__ = ['STESign', 'IdentitySTESign', 'ApproxSign', 'SwishSign', 'EDEScheduleMixin',
            'EDESign', 'RSign', 'DoReFaActivation', 'FPProxy']
@@ -37,6 +38,10 @@ class STESign(ActivationBinarizer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ste_sign(x, self.clip_value)
 
+    def sign_grad(self):
+        """A fused layer keeps the packed signs and, clipped, the packed mask: 1-2 bits."""
+        return IdentityGrad() if self.clip_value is None else ClipGrad(self.clip_value)
+
     def extra_repr(self) -> str:
         return f'bits={self.bits}, clip_value={self.clip_value}'
 
@@ -58,11 +63,32 @@ class ApproxSign(ActivationBinarizer):
     """Sign with the piecewise-polynomial gradient of Bi-Real Net (Liu et al., ECCV 2018).
 
     ``q(x) = +1 if x >= 0 else -1``; ``dq/dx = 2 - 2|x| if |x| <= 1 else 0`` (the derivative of
-    ``2x + x^2`` on [-1, 0), ``2x - x^2`` on [0, 1]). Saves the input for backward. No arguments.
+    ``2x + x^2`` on [-1, 0), ``2x - x^2`` on [0, 1]). Saves the input for backward (32 bits per
+    element; a fused binary layer keeps nothing else), or with ``saved_bits`` the packed signs
+    and ``|x|`` in ``2^saved_bits - 1`` levels (:class:`~mmbnn.binarizers.sign_grad.ApproxGrad`).
+
+    Args:
+        saved_bits (int, optional): None: keep the float input, the exact gradient. 8 or 16:
+            keep ``|x|`` rounded to 255 or 32767 levels on [0, 1] (1 + 8 or 1 + 16 bits per
+            element), the slope off by at most 1/255 or 1/32767. Default: None.
     """
 
+    def __init__(self, saved_bits: Optional[int] = None):
+        super().__init__()
+        self._rule = ApproxGrad(saved_bits)  # checks saved_bits
+        self.saved_bits = saved_bits
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return approx_sign(x)
+        if self.saved_bits is None:
+            return approx_sign(x)
+        return sign_with(x, self._rule)
+
+    def sign_grad(self):
+        return self._rule
+
+    def extra_repr(self) -> str:
+        return f'bits={self.bits}' + (f', saved_bits={self.saved_bits}' if self.saved_bits
+                                      else '')
 
 
 @MODELS.register_module()
@@ -85,6 +111,9 @@ class SwishSign(ActivationBinarizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return swish_sign(x, self.beta)
+
+    def sign_grad(self):
+        return FunctionGrad(lambda x: swish_slope(x, self.beta))
 
     def extra_repr(self) -> str:
         return f'bits={self.bits}, beta={self.beta}'
@@ -145,6 +174,9 @@ class EDESign(EDEScheduleMixin, ActivationBinarizer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ede_sign(x, self.t, self.k)
 
+    def sign_grad(self):
+        return FunctionGrad(lambda x: ede_slope(x, self.t.to(x), self.k.to(x)))
+
     def extra_repr(self) -> str:
         return f'bits={self.bits}, t_min={self.t_min}, t_max={self.t_max}'
 
@@ -178,6 +210,12 @@ class RSign(ActivationBinarizer):
                              f'(N, {self.channels}, ...), got {tuple(x.shape)}')
         bias = self.bias.view(1, self.channels, *([1] * (x.dim() - 2)))
         return approx_sign(x - bias)
+
+    def sign_grad(self):
+        return ApproxGrad()
+
+    def threshold(self):
+        return self.bias.view(1, self.channels, 1, 1)
 
     def extra_repr(self) -> str:
         return f'bits={self.bits}, channels={self.channels}'

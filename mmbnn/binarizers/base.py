@@ -27,8 +27,38 @@ class BaseBinarizer(nn.Module):
         return f'bits={self.bits}'
 
 
+def _same_owner(module: nn.Module, method: str) -> bool:
+    """Whether the class that defines ``method`` for ``module`` also defines its ``forward`` (a
+    subclass that overrides ``forward`` alone must not inherit a fused rule that no longer
+    describes it), and no forward hook watches the module (a fused layer would bypass it)."""
+    mro = type(module).__mro__
+    owner = next(c for c in mro if method in vars(c))
+    forward = next(c for c in mro if 'forward' in vars(c))
+    return owner is forward and not (module._forward_hooks or module._forward_pre_hooks)
+
+
 class ActivationBinarizer(BaseBinarizer):
-    """Quantises the input activations of a binary layer."""
+    """Quantises the input activations of a binary layer.
+
+    A sign binarizer (``q(x) = sign(x - b)``, values +-1) also implements :meth:`sign_grad`
+    (and :meth:`threshold` where ``b`` is not 0), so that a fused binary layer
+    (:mod:`mmbnn.layers.binary_conv_function`) can binarize, compute and keep for backward only
+    the bits its gradient needs, without calling the module.
+    """
+
+    def sign_grad(self) -> Optional['SignGrad']:  # noqa: F821
+        """The :class:`~mmbnn.binarizers.sign_grad.SignGrad` of ``dq/dx``, or None: the layer
+        then calls the binarizer itself."""
+        return None
+
+    def threshold(self) -> Optional[torch.Tensor]:
+        """``b`` of ``q(x) = sign(x - b)``, shaped ``(1, C, 1, 1)``, or None for 0."""
+        return None
+
+    def fused_sign_grad(self) -> Optional['SignGrad']:  # noqa: F821
+        """:meth:`sign_grad`, if it describes this module's ``forward`` (see
+        :func:`_same_owner`), else None."""
+        return self.sign_grad() if _same_owner(self, 'sign_grad') else None
 
 
 class WeightBinarizer(BaseBinarizer):
@@ -55,6 +85,35 @@ class WeightBinarizer(BaseBinarizer):
         if self.rowwise:
             return [self(w) for w in weight.chunk(num_chunks)]
         return list(self(weight).chunk(num_chunks))
+
+    def split(self, weight: torch.Tensor
+              ) -> Optional[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
+        """``(signs, scale)`` with gradients, such that ``forward(weight) == signs * scale``
+        (``scale`` of shape ``(C_out, )`` broadcast per output channel, a 0-d tensor, or None
+        for 1) bit for bit and the gradients that reach ``weight`` through them are
+        ``forward``'s; or None where the binarizer is not of that form. A binary layer then
+        computes ``conv(x, signs) * scale``: integer sums of +-1, exact in float32 whatever the
+        order of the sums (the CPU's instruction set, the threads), then one rounding."""
+        return None
+
+    def mean_abs_groups(self, weight: torch.Tensor) -> Optional[int]:
+        """G where ``forward(weight) = sign(w) * alpha_g``, ``alpha_g = mean |w|`` over G equal
+        groups of rows (XNOR-Net: G = C_out; one scale per base: G = K), with the identity STE
+        through the sign and the exact gradient of the mean, else None. A fused binary layer
+        then makes the signs and scales itself, base by base, and keeps nothing of the weight's
+        size for backward."""
+        return None
+
+    def fused_mean_abs_groups(self, weight: torch.Tensor) -> Optional[int]:
+        """:meth:`mean_abs_groups`, if it describes this module's ``forward`` (see
+        :func:`_same_owner`), else None."""
+        return self.mean_abs_groups(weight) if _same_owner(self, 'mean_abs_groups') else None
+
+    def fused_split(self, weight: torch.Tensor
+                    ) -> Optional[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
+        """:meth:`split`, if it describes this module's ``forward`` (see :func:`_same_owner`),
+        else None."""
+        return self.split(weight) if _same_owner(self, 'split') else None
 
     def binary_parts(self, weight: torch.Tensor
                      ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:

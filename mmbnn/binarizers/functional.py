@@ -6,7 +6,12 @@ gradient needs:
 - the straight-through estimators (clipped or not) share :class:`_ClippedSTE`, which keeps a
   boolean mask (1 byte per element) when the gradient is clipped and nothing when it is not;
 - ApproxSign and SwishSign keep their float input, which their gradient is a function of;
-- EDE keeps its float input and the two 0-d tensors ``t`` and ``k``.
+- EDE keeps its float input and the two 0-d tensors ``t`` and ``k``;
+- :func:`sign_mean_abs` (the weight's signs and mean-|w| scales as two tensors, for binary layers
+  that scale after the convolution) keeps only the weight itself.
+
+The fused binary layers (:mod:`mmbnn.layers.binary_conv_function`) keep even less: see
+:mod:`mmbnn.binarizers.sign_grad`.
 """
 import math
 from typing import Callable, Optional, Tuple
@@ -14,8 +19,10 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch.autograd import Function
 
+from ._kernels import kernel_ready
+
 __all__ = ['sign', 'ste_sign', 'clipped_ste', 'mean_abs_scaled_sign', 'group_mean_abs',
-           'approx_sign', 'swish_sign', 'ede_sign',
+           'sign_mean_abs', 'split_mean_abs', 'mean_abs', 'approx_sign', 'swish_sign', 'swish_slope', 'ede_sign', 'ede_slope',
            'ede_schedule', 'quantize_k', 'dorefa_quantize']
 
 
@@ -98,8 +105,12 @@ def dorefa_quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
 
 def group_mean_abs(w: torch.Tensor, groups: int) -> torch.Tensor:
     """``mean |w|`` over each of ``groups`` equal consecutive slices of ``w`` along dim 0 (``w``
-    viewed as ``(groups, -1)``), shaped ``(groups, 1)``."""
-    return w.reshape(groups, -1).abs().mean(1, keepdim=True)
+    viewed as ``(groups, -1)``), shaped ``(groups, 1)``: :func:`mean_abs`'s value (summed in
+    double precision, rounded once), differentiable."""
+    if torch.is_grad_enabled() and w.requires_grad:  # mean_abs's value, with autograd
+        v = w.reshape(groups, -1)
+        return (v.double().abs().sum(1, keepdim=True) / v.shape[1]).to(w.dtype)
+    return mean_abs(w, groups).unsqueeze(1)
 
 
 class _MeanAbsScaledSign(Function):
@@ -113,7 +124,7 @@ class _MeanAbsScaledSign(Function):
     @staticmethod
     def forward(ctx, w, groups):
         v = w.reshape(groups, -1)
-        alpha = v.abs().mean(1, keepdim=True)
+        alpha = mean_abs(w, groups).unsqueeze(1)
         signs = sign(v)
         ctx.save_for_backward(w, alpha, signs)
         return (signs * alpha).view_as(w)
@@ -127,6 +138,78 @@ class _MeanAbsScaledSign(Function):
         return grad.view_as(w), None
 
 
+class _SignMeanAbs(Function):
+    """``(sign(w), alpha)`` with ``alpha_g = mean |w|`` over group g (``w`` viewed as
+    ``(groups, -1)``): :class:`_MeanAbsScaledSign`'s two factors as two outputs, for a layer that
+    computes ``conv(x, sign(w)) * alpha`` (exact integer sums, then one rounding). Backward:
+    ``dL/dw_i = dL/dsign_i + sgn(w_i) / n_g dL/dalpha_g`` (identity STE through the sign, the
+    exact gradient of the mean; ``sgn(0) = 0`` as ``torch.abs``'s gradient), the same gradient
+    as :class:`_MeanAbsScaledSign` when ``dL/dsign = alpha g`` and ``dL/dalpha = sum(g sign)``.
+    Saves only ``w`` (the layer's parameter: no memory of its own), recomputing ``sgn(w)``."""
+
+    @staticmethod
+    def forward(ctx, w, groups):
+        ctx.save_for_backward(w)
+        ctx.groups = groups
+        return split_mean_abs(w, groups)
+
+    @staticmethod
+    def backward(ctx, grad_signs, grad_alpha):
+        w, = ctx.saved_tensors
+        if grad_alpha is None:
+            return grad_signs, None
+        if grad_signs is None:
+            grad_signs = torch.zeros_like(w)
+        ops = kernel_ready(w, grad_signs, grad_alpha)
+        if ops is not None and w.is_contiguous():
+            # grad_signs is this function's own gradient buffer (the signs feed one layer):
+            # add the scale's part into it rather than into a new weight-sized tensor
+            if grad_signs.is_contiguous() and grad_signs._base is None:
+                ops.train_mean_abs_backward_(w, grad_signs, grad_alpha.contiguous(),
+                                             ctx.groups)
+                return grad_signs.view_as(w), None
+            grad = ops.train_mean_abs_backward(w, grad_signs.contiguous(),
+                                               grad_alpha.contiguous(), ctx.groups)
+            return grad.view_as(w), None
+        v = w.reshape(ctx.groups, -1)
+        scale = (grad_alpha / v.shape[1]).unsqueeze(1)
+        grad = torch.addcmul(grad_signs.reshape(v.shape), torch.sign(v), scale)
+        return grad.view_as(w), None
+
+
+def split_mean_abs(w: torch.Tensor, groups: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(sign(w), mean_abs(w, groups))`` without autograd, in one pass with the compiled
+    kernels."""
+    ops = kernel_ready(w)
+    if ops is not None and w.is_contiguous():
+        signs, alpha = ops.train_sign_mean_abs(w, groups)
+        return signs.view_as(w), alpha
+    return sign(w), mean_abs(w, groups)
+
+
+def mean_abs(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """The mean |w| of each of ``groups`` equal consecutive slices of ``w`` along dim 0, shaped
+    ``(groups, )``, summed in double precision and rounded once: the same float on every machine
+    and with any number of threads (a float32 sum's rounding depends on the order the vector
+    width and the threads give it), as the layers that scale after an exact integer convolution
+    need; :func:`group_mean_abs` and :func:`mean_abs_scaled_sign` (the reference path) use the
+    same value, so packed scales, the fused and the reference layers agree bit for bit."""
+    ops = kernel_ready(w)
+    if ops is not None and w.is_contiguous():
+        return ops.train_mean_abs(w, groups)
+    v = w.reshape(groups, -1)
+    return (v.double().abs().sum(1) / v.shape[1]).to(w.dtype)
+
+
+def sign_mean_abs(w: torch.Tensor, groups: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(sign(w), alpha)``, ``alpha`` of shape ``(groups, )`` the mean |w| of each group of dim
+    0 (:func:`mean_abs`: the same float on every machine; :func:`mean_abs_scaled_sign`'s float32
+    mean may differ from it in the last bit), with the gradient of :class:`_SignMeanAbs`."""
+    if (torch.is_grad_enabled() and w.requires_grad) and not torch.onnx.is_in_onnx_export():
+        return _SignMeanAbs.apply(w, groups)
+    return split_mean_abs(w, groups)
+
+
 def mean_abs_scaled_sign(w: torch.Tensor, groups: int) -> torch.Tensor:
     """``alpha_g sign(w)``, one mean-|w| scale per group of dim 0 (XNOR-Net: ``groups = C_out``;
     Group-Net's per-layer scale: ``groups = 1`` or K), with the gradient of
@@ -135,7 +218,7 @@ def mean_abs_scaled_sign(w: torch.Tensor, groups: int) -> torch.Tensor:
     if (torch.is_grad_enabled() and w.requires_grad) and not torch.onnx.is_in_onnx_export():
         return _MeanAbsScaledSign.apply(w, groups)
     v = w.reshape(groups, -1)
-    return (sign(v) * v.abs().mean(1, keepdim=True)).view_as(w)
+    return (sign(v) * mean_abs(w, groups).unsqueeze(1)).view_as(w)
 
 
 class _ApproxSign(Function):
@@ -173,9 +256,13 @@ class _SwishSign(Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        z = x * (ctx.beta / 2)
-        grad = ctx.beta * (1 - z * torch.tanh(z)) / torch.cosh(z).square()
-        return grad_output * grad, None
+        return grad_output * swish_slope(x, ctx.beta), None
+
+
+def swish_slope(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """SignSwish's ``dq/dx = beta (1 - z tanh z) / cosh^2 z``, ``z = beta x / 2``."""
+    z = x * (beta / 2)
+    return beta * (1 - z * torch.tanh(z)) / torch.cosh(z).square()
 
 
 def swish_sign(x: torch.Tensor, beta: float = 5.0) -> torch.Tensor:
@@ -200,8 +287,12 @@ class _EDESign(Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, t, k = ctx.saved_tensors
-        grad = (k * t) / torch.cosh(t * x).square()
-        return grad_output * grad, None, None
+        return grad_output * ede_slope(x, t, k), None, None
+
+
+def ede_slope(x: torch.Tensor, t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """EDE's ``dq/dx = k t / cosh^2(t x)`` (``t``, ``k``: 0-d tensors of ``x``'s dtype)."""
+    return (k * t) / torch.cosh(t * x).square()
 
 
 def ede_sign(x: torch.Tensor, t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

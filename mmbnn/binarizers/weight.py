@@ -2,7 +2,9 @@
 
 Every 1-bit binarizer here computes its forward pass as ``signs * scale`` from the very tensors
 that :meth:`binary_parts` returns, so that ``forward(w)`` and ``signs * scale (+ offset)`` are
-bitwise equal. Weights are ``(C_out, ...)``: ``(C_out, C_in / groups, kH, kW)`` for convolutions,
+bitwise equal. Those of the form ``signs * scale`` (all but DoReFa's, whose gradient skips the
+scale) also give the two factors with their gradients (:meth:`~WeightBinarizer.split`), which
+binary layers use to apply the scale after the convolution. Weights are ``(C_out, ...)``: ``(C_out, C_in / groups, kH, kW)`` for convolutions,
 ``(C_out, C_in)`` for linear layers; "per output channel" reduces over every dim but the first.
 """
 import numbers
@@ -15,7 +17,7 @@ from mmbnn.registry import MODELS
 from .activation import EDEScheduleMixin
 from .base import WeightBinarizer
 from .functional import (clipped_ste, ede_sign, group_mean_abs, mean_abs_scaled_sign,
-                         quantize_k, sign, ste_sign)
+                         quantize_k, sign, sign_mean_abs, ste_sign)
 
 __all__ = ['SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
            'DoReFaWeight']
@@ -63,6 +65,9 @@ class SignWeight(WeightBinarizer):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return ste_sign(w, self.clip_value)
 
+    def split(self, w):
+        return ste_sign(w, self.clip_value), None
+
     def binary_parts(self, w):
         return sign(w), w.new_ones(()), None
 
@@ -86,6 +91,12 @@ class XNORWeight(WeightBinarizer):
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return mean_abs_scaled_sign(w, w.shape[0])
+
+    def split(self, w):
+        return sign_mean_abs(w, w.shape[0])
+
+    def mean_abs_groups(self, w):
+        return w.shape[0]
 
     def binary_parts(self, w):
         return sign(w), _channel_view(group_mean_abs(w, w.shape[0]), w), None
@@ -124,6 +135,17 @@ class LayerScaleWeight(WeightBinarizer):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         self._check(w)
         return mean_abs_scaled_sign(w, self.num_bases)
+
+    def mean_abs_groups(self, w):
+        self._check(w)
+        return self.num_bases
+
+    def split(self, w):
+        self._check(w)
+        signs, alpha = sign_mean_abs(w, self.num_bases)
+        if self.num_bases == 1:
+            return signs, alpha.view(())
+        return signs, alpha.repeat_interleave(w.shape[0] // self.num_bases)
 
     def chunks(self, w, num_chunks):
         """Base by base when the chunks are the K bases (each its own per-layer scale)."""
@@ -197,10 +219,18 @@ class IRNetWeight(EDEScheduleMixin, WeightBinarizer):
         return w_std, scale
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        signs, scale = self._signs_and_scale(w)
+        return signs * scale
+
+    def _signs_and_scale(self, w: torch.Tensor):
         w_std, scale = self._standardise(w)
         if self.gradient == 'ede':
-            return ede_sign(w_std, self.t, self.k) * scale
-        return ste_sign(w_std, None) * scale
+            return ede_sign(w_std, self.t, self.k), scale
+        return ste_sign(w_std, None), scale
+
+    def split(self, w):
+        signs, scale = self._signs_and_scale(w)
+        return signs, scale.reshape(-1)
 
     def binary_parts(self, w):
         w_std, scale = self._standardise(w)
@@ -244,6 +274,10 @@ class LearnedScaleWeight(WeightBinarizer):
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return ste_sign(w, None) * self._scale(w)
+
+    def split(self, w):
+        self._scale(w)  # checks the channels
+        return ste_sign(w, None), self.scale
 
     def binary_parts(self, w):
         return sign(w), self._scale(w), None

@@ -1,11 +1,12 @@
 """Binary 2-D convolution, usable through ``conv_cfg`` in any OpenMMLab model."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmbnn.registry import MODELS, ROOT_MODELS
+from .binary_conv_function import Segment, binary_conv2d_fused, fused_enabled
 from .binary_layer import BinaryLayerMixin
 
 __all__ = ['BinaryConv2d']
@@ -29,17 +30,26 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
             Default: ``dict(type='XNORWeight')`` (sign times mean |w| per output channel).
         pad_value (float): Value of the padded border with ``padding_mode='zeros'``. Default: 0.
 
-    Execution (the same values either way): a model whose conv holds K bases as its groups, base
-    by base along the output channels (Group-Net's group decomposition), sets
-    :attr:`execution_bases` to K. A call whose weight has more elements than its output then
-    runs base by base: the weight binarized one base at a time (for binarizers that treat rows
-    on their own, :attr:`~mmbnn.binarizers.WeightBinarizer.rowwise`) and K convs, which keeps
-    each pass over the weight in cache. Measured here on Group-Net ResNet-18's layer 4 (K = 5,
-    batch 8 at 4x4, one thread): 0.64-0.74x the time of one grouped / dense conv over the whole
-    weight; where activations dominate, one conv is faster and is used.
+    Computation: with a sign activation binarizer and a weight binarizer of the form
+    ``signs * scale`` (every mmbnn 1-bit weight binarizer but DoReFa's), the layer computes
+    ``conv(pad(sign(x - b)), S) * alpha + bias`` in one fused autograd function
+    (:mod:`mmbnn.layers.binary_conv_function`): integer sums, exact whatever the order of the
+    sums (instruction set, threads), the scale applied after the convolution, and only bits kept
+    for backward (the input's signs packed, what the activation binarizer's gradient needs, the
+    weight's signs packed). Other binarizers, padding modes other than zeros, ``padding='same'``
+    and :func:`~mmbnn.layers.reference_binary_layers` take the reference path: the binarizer
+    modules, then ``F.conv2d`` with the scaled weight.
+
+    Execution of K bases (the same values either way): a model whose conv holds K bases as its
+    groups, base by base along the output channels (Group-Net's group decomposition), sets
+    :attr:`execution_bases` to K. The fused function then runs either one grouped conv or K
+    convs on contiguous per-base tensors, whichever :meth:`per_base` picks for the layer's
+    shape (measured on this CPU: see its docstring).
     """
     #: K bases held as this conv's groups (set by the model; 1: no per-base execution).
     execution_bases: int = 1
+    #: :meth:`per_base`: K convs where the weight has more than this times the output's elements.
+    PER_BASE_WEIGHT_RATIO = 4
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = 'zeros',
@@ -61,12 +71,87 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
         :meth:`forward_shared`)."""
         if num_shared_bases is not None:
             return self.forward_shared(x, num_shared_bases)
+        parts = self.fused_parts(x)
+        if parts is not None:
+            return self._fused(x, parts, self._segments(x, shared=False))
         if self._per_base(x):
             return self._forward_per_base(self.binarize_input(x), shared=False)
         return self._conv(self.binarize_input(x), self.binarized_weight(), self.bias, self.groups)
 
+    def _segments(self, x: torch.Tensor, shared: bool, num_bases: Optional[int] = None
+                  ) -> List[Segment]:
+        """The convs of the fused function: one, or one per base (:meth:`per_base`). With
+        ``shared`` the K = ``num_bases`` bases take ``x`` as their one input."""
+        k = num_bases if shared else self.execution_bases
+        rows = self.weight.shape[0]
+        geometry = dict(dilation=tuple(self.dilation), padding=tuple(self.padding))
+        if shared:  # one dense conv over x only with one group per base (see forward_shared)
+            g = self.groups // k
+            if g == 1 and not self.per_base(x, k, shared=True):
+                return [Segment(None, None, 0, rows, 1, **geometry)]
+            return [Segment(None, None, i * rows // k, (i + 1) * rows // k, g, **geometry)
+                    for i in range(k)]
+        if k > 1 and self.groups % k == 0 and self.per_base(x, k, shared=False):
+            cin = x.shape[1] // k
+            return [Segment(i * cin, (i + 1) * cin, i * rows // k, (i + 1) * rows // k,
+                            self.groups // k, **geometry) for i in range(k)]
+        return [Segment(None, None, 0, rows, self.groups, **geometry)]
+
+    def per_base(self, x: torch.Tensor, num_bases: int, shared: bool) -> bool:
+        """Whether the fused function runs the K = ``num_bases`` bases as K convs on contiguous
+        per-base tensors rather than one (grouped or, ``shared``, dense) conv. Measured on this
+        CPU (oneDNN, AMD EPYC Zen 3, one thread, Group-Net ResNet-18's layer shapes at batch 8
+        and 16, ``tools/analysis/bench_groupnet.py --layers``): one conv wins or ties while the
+        weight has at most a few times the output's elements; beyond, K convs win by up to
+        1.3x (each pass over the weight and every weight-sized temporary is a base's: they stay
+        in cache and in the allocator's pool instead of being mapped afresh). K convs when the
+        weight has more than :attr:`PER_BASE_WEIGHT_RATIO` times the output's elements."""
+        if num_bases <= 1:
+            return False
+        outputs = x.shape[0] * self.weight.shape[0] * x.shape[-2] * x.shape[-1] // (
+            self.stride[0] * self.stride[1])
+        return self.weight.numel() > self.PER_BASE_WEIGHT_RATIO * outputs
+
+    def fused_parts(self, x: torch.Tensor):
+        """``(rule, threshold, mean-|w| groups, split)`` for the fused function (the weight
+        binarizer's :meth:`~mmbnn.binarizers.WeightBinarizer.mean_abs_groups`, else its
+        ``split``), or None where the layer takes the reference path (class docstring)."""
+        if not fused_enabled() or self.padding_mode != 'zeros' or isinstance(self.padding, str) \
+                or self.act_binarizer is None or self.weight_binarizer is None:
+            return None
+        rule = self.act_binarizer.fused_sign_grad()
+        if rule is None:
+            return None
+        threshold = self.act_binarizer.threshold()
+        if threshold is not None and (x.dim() != 4 or threshold.shape[1] != x.shape[1]):
+            return None  # the reference path raises the binarizer's error
+        groups = self.weight_binarizer.fused_mean_abs_groups(self.weight)
+        split = None
+        if groups is None:
+            split = self.weight_binarizer.fused_split(self.weight)
+            if split is None:
+                return None
+        return rule, threshold, groups, split
+
+    def _fused(self, x: torch.Tensor, parts, segments: List[Segment]) -> torch.Tensor:
+        """The fused function over ``segments``: a mean-|w| weight binarizer's signs and scales
+        made inside it, base by base (where its groups of rows fit the segments), else the
+        weight binarizer's ``split``."""
+        rule, threshold, groups, split = parts
+        if groups is not None:
+            per = self.weight.shape[0] // groups
+            if all(s.out_start % per == 0 and s.out_stop % per == 0 for s in segments):
+                return binary_conv2d_fused(x, threshold, self.weight, None, self.bias, rule,
+                                           segments, tuple(self.stride), self.pad_value,
+                                           mean_abs_groups=groups)
+            split = self.weight_binarizer.split(self.weight)
+        signs, scale = split
+        return binary_conv2d_fused(x, threshold, signs, scale, self.bias, rule, segments,
+                                   tuple(self.stride), self.pad_value)
+
     def _per_base(self, x: torch.Tensor) -> bool:
-        """Whether to run base by base: K > 1 bases and more weights than outputs."""
+        """Reference path: whether to run base by base (K > 1 bases and more weights than
+        outputs)."""
         k = self.execution_bases
         if k <= 1 or self.groups % k or self.weight_binarizer is None:
             return False
@@ -74,9 +159,11 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
             self.stride[0] * self.stride[1])
         return self.weight.numel() > outputs
 
-    def _forward_per_base(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
-        """The K bases one at a time (``x`` binarized; ``shared``: one input for all)."""
-        k = self.execution_bases
+    def _forward_per_base(self, x: torch.Tensor, shared: bool,
+                          num_bases: Optional[int] = None) -> torch.Tensor:
+        """Reference path: the K bases one at a time (``x`` binarized; ``shared``: one input for
+        all; K: ``num_bases``, default :attr:`execution_bases`)."""
+        k = num_bases or self.execution_bases
         weights = self.weight_binarizer.chunks(self.weight, k)
         biases = [None] * k if self.bias is None else self.bias.chunk(k)
         cin = x.shape[1] if shared else x.shape[1] // k
@@ -102,20 +189,27 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
         return getattr(self.act_binarizer, 'channels', None) is None
 
     def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
-        """``forward(x.repeat(1, K, 1, 1))`` for a layer holding K bases as groups, computed as
-        ONE dense conv of the input binarized once: with ``groups = K g`` the weight
-        ``(K C_out, C_in / (K g), kh, kw)`` is also the weight of a conv with ``g`` groups over
-        the un-repeated input, whose output is base-major, as the grouped conv's."""
+        """``forward(x.repeat(1, K, 1, 1))`` for a layer holding K bases as groups, with the
+        input binarized once. With ``groups = K g`` base k's weight rows
+        ``[k C_out / K, (k+1) C_out / K)`` form a conv with ``g`` groups over the un-repeated
+        input; for ``g = 1`` the whole weight ``(C_out, C_in / K, kh, kw)`` is ONE dense conv
+        whose output is base-major, as the grouped conv's. (For ``g > 1`` one dense conv with
+        ``g`` groups would give its group i the rows of base i instead of group i of every
+        base: the bases then run one by one.)"""
         if self.groups % num_bases or x.shape[1] * num_bases != self.in_channels:
             raise ValueError(f'forward_shared: {x.shape[1]} input channels x K={num_bases} '
                              f'bases do not match in_channels={self.in_channels}, '
                              f'groups={self.groups}')
         if not self.shares_input():
             return self.forward(x.repeat(1, num_bases, *([1] * (x.dim() - 2))))
-        if num_bases == self.execution_bases and self._per_base(x):
-            return self._forward_per_base(self.binarize_input(x), shared=True)
-        return self._conv(self.binarize_input(x), self.binarized_weight(), self.bias,
-                          self.groups // num_bases)
+        parts = self.fused_parts(x)
+        if parts is not None:
+            return self._fused(x, parts, self._segments(x, shared=True, num_bases=num_bases))
+        g = self.groups // num_bases
+        if g > 1 or (num_bases == self.execution_bases and self._per_base(x)):
+            return self._forward_per_base(self.binarize_input(x), shared=True,
+                                          num_bases=num_bases)
+        return self._conv(self.binarize_input(x), self.binarized_weight(), self.bias, g)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

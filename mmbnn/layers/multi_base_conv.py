@@ -7,6 +7,7 @@ import torch
 from mmbnn.registry import MODELS, ROOT_MODELS
 from .base_aggregation import BaseAggregator
 from .binary_conv import BinaryConv2d
+from .binary_conv_function import Segment
 from .groupnet_conv import GROUPNET_CONV, with_num_bases
 
 __all__ = ['MultiBaseBinaryConv2d', 'explicit_bases']
@@ -45,7 +46,9 @@ class MultiBaseBinaryConv2d(BinaryConv2d):
     gradients as the K convs, at the cost of one. With per-base thresholds
     (:class:`~mmbnn.binarizers.BaseShiftSign`, which gives every base its own 1-bit view of the
     input) it runs the grouped conv over the repeated input, as it does within
-    :func:`explicit_bases` (which the model summary uses to count the K convs' binary MACs).
+    :func:`explicit_bases` (which the model summary uses to count the K convs' binary MACs),
+    through :class:`BinaryConv2d`'s fused function where its binarizers allow (integer sums, the
+    scales after the conv, bits kept for backward).
 
     Args:
         act_binarizer, weight_binarizer, pad_value: As for :class:`BinaryConv2d`, with Group-Net's
@@ -82,9 +85,14 @@ class MultiBaseBinaryConv2d(BinaryConv2d):
             w = (lam.view(k, 1, 1, 1, 1) * w.view(k, -1, *w.shape[1:])).sum(0)
             b = None if self.bias is None else (lam.view(k, 1) * self.bias.view(k, -1)).sum(0)
             return self._conv(self.binarize_input(x), w, b, self.groups)
-        x = self.binarize_input(self.aggregate.expand(x))
-        return self.aggregate(self._conv(x, self.binarized_weight(), self.bias,
-                                         self.groups * k))
+        x = self.aggregate.expand(x)
+        parts = self.fused_parts(x)
+        if parts is not None:  # integer sums of the K binary convs, scaled after
+            seg = Segment(None, None, 0, self.weight.shape[0], self.groups * k,
+                          tuple(self.dilation), tuple(self.padding))
+            return self.aggregate(self._fused(x, parts, [seg]))
+        return self.aggregate(self._conv(self.binarize_input(x), self.binarized_weight(),
+                                         self.bias, self.groups * k))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', num_bases={self.num_bases}'

@@ -8,6 +8,7 @@ from torch.nn.modules.utils import _pair
 
 from mmbnn.registry import MODELS, ROOT_MODELS
 from .binary_conv import BinaryConv2d
+from .binary_conv_function import Segment
 
 __all__ = ['MultiDilationBinaryConv2d']
 
@@ -28,6 +29,10 @@ class MultiDilationBinaryConv2d(BinaryConv2d):
     ``[k*C_out, (k+1)*C_out)`` of the binarized weight. By default ``p_k = d_k (kh - 1) / 2``, so
     every base keeps the spatial size and the K outputs concatenate (BPAC: the bases of a group see
     K scales of context, like ASPP, at the cost of one binary conv).
+
+    With a sign activation binarizer and a ``signs * scale`` weight binarizer every run is a
+    segment of :class:`BinaryConv2d`'s fused function (integer sums, the scale applied after the
+    conv, bits kept for backward); otherwise the reference path below.
 
     Both binarizers run ONCE over the whole input and weight, not per base. With per-output-channel
     weight scales (``XNORWeight``) or per-element activation binarizers this equals K separate
@@ -121,26 +126,50 @@ class MultiDilationBinaryConv2d(BinaryConv2d):
     def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
         if num_shared_bases is not None:
             return self.forward_shared(x, num_shared_bases)
+        parts = self.fused_parts(x)
+        if parts is not None:
+            return self._fused(x, parts, self._run_segments(shared=False))
         return self._forward_runs(self.binarize_input(x), shared=False)
 
     def forward_shared(self, x: torch.Tensor, num_bases: int) -> torch.Tensor:
         """``forward(x.repeat(1, K, 1, 1))``: the input binarized once, and each run of bases
-        with the same rate as one dense conv over it (see :meth:`BinaryConv2d.forward_shared`)."""
+        with the same rate as one dense conv over it when a base has one group (with ``g > 1``
+        groups per base, base by base: see :meth:`BinaryConv2d.forward_shared`)."""
         if num_bases != self.num_bases or x.shape[1] * num_bases != self.in_channels:
             raise ValueError(f'forward_shared: {x.shape[1]} input channels x K={num_bases} do '
                              f'not match in_channels={self.in_channels} with '
                              f'{self.num_bases} bases')
         if not self.shares_input():
             return self.forward(x.repeat(1, num_bases, *([1] * (x.dim() - 2))))
+        parts = self.fused_parts(x)
+        if parts is not None:
+            return self._fused(x, parts, self._run_segments(shared=True))
         return self._forward_runs(self.binarize_input(x), shared=True)
 
+    def _split_runs(self, shared: bool) -> List[Tuple[int, int]]:
+        """The runs of one conv each: the equal runs, each split into single bases where the
+        input is shared and a base has several groups."""
+        if shared and self.groups // self.num_bases > 1:
+            return [(k, 1) for k in range(self.num_bases)]
+        return self._runs
+
+    def _run_segments(self, shared: bool) -> List[Segment]:
+        cin = self.in_channels // self.num_bases
+        cout = self.out_channels // self.num_bases
+        g = self.groups // self.num_bases
+        return [Segment(None if shared else first * cin, None if shared else (first + n) * cin,
+                        first * cout, (first + n) * cout, g if shared else g * n,
+                        _pair(self.dilations[first]), self.base_paddings[first])
+                for first, n in self._split_runs(shared)]
+
     def _forward_runs(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Reference path: one ``F.conv2d`` per run (:meth:`_split_runs`)."""
         weight = self.binarized_weight()
         cin = self.in_channels // self.num_bases
         cout = self.out_channels // self.num_bases
         g = self.groups // self.num_bases
         outs = []
-        for first, n in self._runs:
+        for first, n in self._split_runs(shared):
             xs = x if shared else x[:, first * cin:(first + n) * cin]
             ws = weight[first * cout:(first + n) * cout]
             bs = None if self.bias is None else self.bias[first * cout:(first + n) * cout]

@@ -348,6 +348,22 @@ at::Tensor rowdot_signs(const at::Tensor& g, const at::Tensor& bits, int64_t row
   return out;
 }
 
+// sum_i g_i sign(w_i) (+1 at 0) over n elements: 16 float lanes in a fixed order (vectorised),
+// combined in double precision
+double signed_sum(const float* w, const float* g, int64_t n) {
+  float lane[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) {
+      const float s = w[i + k] >= 0.f ? 1.f : -1.f;
+      lane[k] += g[i + k] * s;
+    }
+  double d[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int k = 0; k < 16; ++k) d[k & 7] += lane[k];
+  for (; i < n; ++i) d[i & 7] += static_cast<double>(w[i] >= 0.f ? g[i] : -g[i]);
+  return lane_sum(d);
+}
+
 // train_mean_abs_grad_(w, grad_signs, alpha, groups, out): for the K = `groups` equal consecutive
 // slices of the flattened weight, each scaled by alpha_g = mean |w| over it, and grad_signs =
 // dL/dS (S = sign(w), +1 at 0): dL/dalpha_g = sum_i grad_signs_i S_i / alpha_g (summed in double)
@@ -374,13 +390,7 @@ void mean_abs_grad(const at::Tensor& w, const at::Tensor& grad_signs, const at::
     for (int64_t g = g0; g < g1; ++g) {
       const float* wr = pw + g * n;
       const float* gr = pg + g * n;
-      double d[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t i = 0;
-      for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; ++k)
-          d[k] += static_cast<double>(wr[i + k] >= 0.f ? gr[i + k] : -gr[i + k]);
-      for (; i < n; ++i) d[i & 7] += static_cast<double>(wr[i] >= 0.f ? gr[i] : -gr[i]);
-      const float dalpha = static_cast<float>(lane_sum(d)) / pa[g];
+      const float dalpha = static_cast<float>(signed_sum(wr, gr, n)) / pa[g];
       const float c = dalpha / static_cast<float>(n);
       float* o = po + g * n;
       for (int64_t j = 0; j < n; ++j) {
