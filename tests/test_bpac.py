@@ -17,7 +17,7 @@ from torch import nn
 from conftest import ROOT
 from mmbnn.layers import BinaryConv2d, MultiBaseBinaryConv2d, MultiDilationBinaryConv2d
 from mmbnn.models.backbones import GroupNetResNet
-from mmbnn.models.backbones.groupnet_resnet import BPAC_DILATIONS
+from mmbnn.models.backbones.groupnet_resnet import BPAC_CODE_DILATIONS, BPAC_DILATIONS
 from mmbnn.models.decode_heads import BinaryASPPHead
 from mmbnn.registry import MODELS
 
@@ -159,6 +159,28 @@ def test_bpac_keeps_state_dict_and_equals_plain_model_at_equal_rates():
     x = torch.randn(2, 3, 48, 48)
     torch.testing.assert_close(same_rates(x)[-1], plain(x)[-1])
     assert not torch.allclose(bpac(x)[-1], plain(x)[-1])
+
+
+def test_official_code_rates_switch():
+    """The official segmentation code overwrites its per-rate convs in a loop
+    (``for ratio in dilation: self.conv1 = ...``), so every base runs at the stage's last rate:
+    ``dilations=BPAC_CODE_DILATIONS`` without ``base_dilations``. That equals BPAC with every
+    base at the last rate, and differs from the paper's per-base rates (mmbnn's BPAC)."""
+    kw = dict(depth=18, num_bases=5, strides=(1, 2, 1, 1), **SMALL)
+    torch.manual_seed(0)
+    code = GroupNetResNet(dilations=BPAC_CODE_DILATIONS, **kw).eval()
+    last = GroupNetResNet(dilations=(1, 1, 2, 4), base_dilations=(None, None, (6, ) * 5,
+                                                                  (10, ) * 5), **kw).eval()
+    paper = GroupNetResNet(dilations=(1, 1, 2, 4), base_dilations=BPAC_DILATIONS, **kw).eval()
+    for m in (last, paper):
+        m.load_state_dict(code.state_dict())
+    for stage, rate in ((3, 6), (4, 10)):
+        for block in getattr(code, f'layer{stage}'):
+            assert block.conv1.dilation == block.conv2.dilation == (rate, rate)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(code(x)[-1], last(x)[-1])
+        assert not torch.allclose(paper(x)[-1], code(x)[-1])
 
 
 def test_bpac_bottleneck_and_soft_gate():

@@ -12,7 +12,6 @@ import pytest
 import torch
 import yaml
 
-import mmbnn.deploy
 from mmbnn.apis import inference_model, init_inferencer
 from mmbnn.zoo import MODEL_INDEX_ENV, SHA256_KEY
 from tiny_toolbox_data import (SHAPES, cls_config, det_config, load_tool, make_cls_data,
@@ -164,13 +163,18 @@ def test_python_api_without_out_dir(cls):
         inference_model(inferencer, cls['image'], vis_scale=0)
 
 
-def test_one_bit_without_convert_is_refused(demo, cls, tmp_path, monkeypatch):
-    monkeypatch.delattr(mmbnn.deploy, 'convert', raising=False)
-    with pytest.raises(NotImplementedError, match=r'mmbnn\.deploy\.convert\(model\), which '
-                       'this version of mmbnn does not have'):
-        demo.main([cls['image'], cls['config'], '--weights', cls['ckpt'], '--out-dir',
-                   str(tmp_path), '--1bit'])
-    assert not os.listdir(tmp_path)
+def test_one_bit_converts_with_an_example_input(cls, det):
+    """one_bit / --1bit converts with an example input (an image through the Inferencer's own
+    pipeline and the model's data preprocessor), so that the BN and ReLU after every binary
+    conv fold into its epilogue: the path the inference benchmark measures."""
+    from mmbnn.apis import example_inputs
+    for case, shape in ((cls, (1, 3, 64, 64)), (det, (1, 3, 64, 64))):
+        inferencer = init_inferencer(case['config'], case['ckpt'], device='cpu')
+        assert tuple(example_inputs(inferencer).shape) == shape
+        assert tuple(example_inputs(inferencer, case['image']).shape)[:2] == (1, 3)
+        one_bit = init_inferencer(case['config'], case['ckpt'], device='cpu', one_bit=True)
+        folded = [f for f in one_bit.model._mmbnn_folded if '.bn' in f]
+        assert len(folded) >= 16, one_bit.model._mmbnn_folded  # ResNet-18: 16 block convs
 
 
 def test_one_bit_demo_predicts_as_the_simulated_model(demo, cls, det, tmp_path):

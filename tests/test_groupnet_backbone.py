@@ -15,7 +15,7 @@ from conftest import ROOT
 from mmbnn.analysis import base_agreement, mean_base_agreement
 from mmbnn.layers import BinaryConv2d, MultiBaseBinaryConv2d, explicit_bases, groupnet_conv_cfg
 from mmbnn.models.backbones import BinaryBasicBlock, GroupNetResNet
-from mmbnn.models.backbones.groupnet_resnet import GroupedConv2d, PooledConv2d
+from mmbnn.models.backbones.groupnet_resnet import PooledConv2d, RealDownsampleConv2d
 from mmbnn.models.utils import expand_to_bases
 from mmbnn.registry import MODELS
 
@@ -81,36 +81,57 @@ def _bn(x, bn, rows):
 
 def reference_groupnet(model, x):
     """Group-Net ResNet-18 (K bases, group decomposition, binary downsample) computed base by
-    base from the module parameters only: stem conv -> max-pool -> BN; per group and base k,
-    y1 = BN(ReLU(bconv(x, W1_k))) + ds_k(x), y2 = BN(ReLU(bconv(y1, W2_k))) + y1; then
-    x = sum_k lambda_k y2_k."""
+    base from the module parameters only, as the official code's ``BasicBlock.forward``
+    (``bohanzhuang/Group-Net-image-classification``, ``model.py``): stem conv -> max-pool -> BN;
+    per group and base k, x_k = x, or with a gate sigmoid(g) own_k + (1 - sigmoid(g)) x;
+    y1 = BN(ReLU(bconv(x_k, W1_k))) + ds(x_k), y2 = BN(ReLU(bconv(y1, W2_k))) + y1, where ds is
+    the block's one downsample (shared) or base k's; then x = sum_k lambda_k y2_k, own = (y2_k)."""
     k = model.num_bases
     h = F.conv2d(x, model.conv1.weight, stride=2, padding=3)
     h = _bn(F.max_pool2d(h, 3, 2, 1), model.bn1, slice(None))
+    own = None
     for name in model.res_layers:
         for block in getattr(model, name):
             c = block.conv1.weight.shape[0] // k
             stride = block.conv1.stride[0]
-            out = 0
+            agg = block.aggregate
+            outs = []
             for b in range(k):
                 rows = slice(b * c, (b + 1) * c)
-                ds = h
+                xb = h
+                if agg.gate is not None and own is not None:
+                    g = torch.sigmoid(agg.gate[b if agg.gate.numel() == k else 0])
+                    xb = g * own[b] + (1 - g) * h
+                ds = xb
                 if block.downsample is not None:
                     conv, bn = block.downsample
-                    ds = _bn(_bconv(h, conv.weight[rows], stride), bn, rows)
-                y1 = _bn(F.relu(_bconv(h, block.conv1.weight[rows], stride, 1)), block.bn1,
+                    ds_rows = slice(None) if conv.weight.shape[0] == c else rows  # shared
+                    ds = _bn(_bconv(xb, conv.weight[ds_rows], stride), bn, ds_rows)
+                y1 = _bn(F.relu(_bconv(xb, block.conv1.weight[rows], stride, 1)), block.bn1,
                          rows) + ds
                 y2 = _bn(F.relu(_bconv(y1, block.conv2.weight[rows], 1, 1)), block.bn2,
                          rows) + y1
-                out = out + block.aggregate.scales[b] * y2
-            h = out
+                outs.append(y2)
+            h = sum(agg.scales[b] * outs[b] for b in range(k))
+            own = outs
     return h
 
 
-def test_backbone_matches_an_independent_reference():
-    """The grouped / dense execution equals Group-Net computed base by base with plain ops."""
-    model = small(depth=18, num_bases=3).eval()
+@pytest.mark.parametrize('kwargs', [
+    dict(), dict(shared_downsample=False), dict(soft_gate=True),
+    dict(soft_gate=True, shared_downsample=False),
+    dict(soft_gate='base', soft_gate_stage1=False)])
+def test_backbone_matches_an_independent_reference(kwargs):
+    """The grouped / dense execution equals Group-Net computed base by base with plain ops, as
+    the official code computes it: shared or per-base downsamples, with and without soft
+    gates."""
+    model = small(depth=18, num_bases=3, **kwargs).eval()
     randomize_bn(model)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith('aggregate.gate'):
+                p.copy_(torch.randn(p.shape, generator=g) * 2)  # away from the initial values
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x)[-1], reference_groupnet(model, x))
@@ -118,6 +139,9 @@ def test_backbone_matches_an_independent_reference():
 
 @pytest.mark.parametrize('kwargs', [
     dict(), dict(downsample='avgpool'), dict(downsample='real'), dict(depth=50, num_bases=2),
+    dict(shared_downsample=False), dict(shared_downsample=False, downsample='avgpool'),
+    dict(shared_downsample=False, downsample='real'),
+    dict(shared_downsample=False, depth=50, num_bases=2),
     dict(base_dilations=(None, None, (1, 2, 3), (2, 3, 4)), strides=(1, 2, 1, 1)),
     dict(conv_cfg=dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
                        weight_binarizer=dict(type='LayerScaleWeight'), pad_value=1.0))])
@@ -160,7 +184,8 @@ def test_per_base_execution_equals_one_conv(weight):
     model = small(num_bases=3, conv_cfg=conv_cfg).double().eval()
     randomize_bn(model)
     convs = [m for m in model.modules() if isinstance(m, BinaryConv2d)]
-    assert {m.execution_bases for m in convs} == {3}
+    # the K-base convs; the shared downsamples hold one base
+    assert {m.execution_bases for m in convs if getattr(m, 'num_bases', None) != 1} == {3}
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     calls = []
     handles = [m.register_forward_hook(lambda mod, i, o: calls.append(mod._per_base(i[0])))
@@ -179,10 +204,41 @@ def test_per_base_execution_equals_one_conv(weight):
 
 
 def test_soft_gate_mixes_own_and_aggregated_inputs():
+    """The official code's soft connection (``model.py``): ONE gate per group, into every group
+    but the network's first (its ``add_gate=False`` reaches only ``layer1.0``), starting at
+    ``torch.rand(1)``; base k's input is sigmoid(g) own_k + (1 - sigmoid(g)) x."""
     model = small(depth=18, num_bases=2, soft_gate=True).eval()
+    blocks = [b for name in model.res_layers for b in getattr(model, name)]
+    assert blocks[0].aggregate.gate is None
+    gated = blocks[1:]
+    assert all(b.aggregate.gate_kind == 'block' and b.aggregate.gate.shape == (1, )
+               for b in gated)
+    assert all(0 <= float(b.aggregate.gate) < 1 for b in gated)  # torch.rand(1)
+    assert len({float(b.aggregate.gate) for b in gated}) == len(gated)
+    agg = model.layer1[1].aggregate  # stage 1 after its first group is gated too
+    with torch.no_grad():
+        agg.gate.fill_(-0.7)
+    x, own = torch.randn(2, 4, 3, 3), torch.randn(2, 8, 3, 3)
+    mixed = agg.expand(x, own)
+    s = torch.sigmoid(torch.tensor(-0.7))
+    for base in range(2):
+        torch.testing.assert_close(mixed[:, 4 * base:4 * (base + 1)],
+                                   s * own[:, 4 * base:4 * (base + 1)] + (1 - s) * x)
+    # gates change the output and receive gradients
+    out = model(torch.randn(2, 3, 32, 32))[-1]
+    out.sum().backward()
+    for b in gated:
+        assert b.aggregate.gate.grad is not None and b.aggregate.gate.grad.abs().sum() > 0
+
+
+def test_soft_gate_per_base_switch():
+    """``soft_gate='base'`` (ours): one gate per base starting at 0; with
+    ``soft_gate_stage1=False`` none into stage 1."""
+    model = small(depth=18, num_bases=2, soft_gate='base', soft_gate_stage1=False).eval()
     assert all(b.aggregate.gate is None for b in model.layer1)
     gated = [b for name in model.res_layers[1:] for b in getattr(model, name)]
-    assert all(b.aggregate.gate is not None for b in gated)
+    assert all(b.aggregate.gate_kind == 'base' and torch.equal(b.aggregate.gate,
+                                                               torch.zeros(2)) for b in gated)
     agg = gated[0].aggregate
     with torch.no_grad():
         agg.gate.copy_(torch.tensor([0.3, -1.2]))
@@ -192,10 +248,100 @@ def test_soft_gate_mixes_own_and_aggregated_inputs():
         s = torch.sigmoid(torch.tensor(g))
         torch.testing.assert_close(mixed[:, 4 * base:4 * (base + 1)],
                                    s * own[:, 4 * base:4 * (base + 1)] + (1 - s) * x)
-    # gates change the output and receive gradients
-    out = model(torch.randn(2, 3, 32, 32))[-1]
-    out.sum().backward()
-    assert agg.gate.grad is not None and agg.gate.grad.abs().sum() > 0
+    assert small(num_bases=2, soft_gate='base').layer1[1].aggregate.gate.shape == (2, )
+
+
+def test_soft_gate_and_lambda_init_follow_the_seed():
+    """The gates' and lambda's random starts come from torch's global generator, so mmengine's
+    ``randomness=dict(seed=...)`` (set_random_seed) fixes them; ``scale_init='rand'`` is the
+    official code's U(0, 1) per base, ``'mean'`` (ours) U(0.5, 1.5) / K."""
+    from mmengine.runner import set_random_seed
+
+    def build(seed, **kwargs):
+        set_random_seed(seed)
+        m = GroupNetResNet(**dict(SMALL, num_bases=4, soft_gate=True, **kwargs))
+        return torch.cat([b.aggregate.gate.detach() for b in m.layer2] +
+                         [m.layer2[0].aggregate.scales.detach()])
+
+    torch.testing.assert_close(build(3), build(3), rtol=0, atol=0)
+    assert not torch.equal(build(3), build(4))
+    rand = torch.stack([build(s, scale_init='rand')[-4:] for s in range(20)])
+    mean = torch.stack([build(s)[-4:] for s in range(20)])
+    assert 0 <= float(rand.min()) and float(rand.max()) < 1 and float(rand.max()) > 0.5
+    assert 0.5 / 4 <= float(mean.min()) and float(mean.max()) <= 1.5 / 4
+    with pytest.raises(ValueError, match='scale_init'):
+        GroupNetResNet(num_bases=2, scale_init='ones')
+
+
+def test_shared_downsample_structure_params_and_bops():
+    """One downsample per block shared by the K bases (the official code's): a binary 1x1
+    conv over the group's C-channel input and one BN, whose output goes to every base, run once
+    on the shared input; per-base downsamples (``shared_downsample=False``) hold K of them. The
+    difference in parameters and binary MACs is exactly (K - 1) downsamples."""
+    from mmbnn.analysis import summarize
+    k, width = 3, 8
+    shared, per_base = small(num_bases=k), small(num_bases=k, shared_downsample=False)
+    assert shared.shared_downsample and not per_base.shared_downsample
+    extra_params = extra_bops = 0
+    size = 32 // 4  # after the stem: 7x7/2 conv and max-pool
+    for i, name in enumerate(shared.res_layers):
+        block, pb_block = getattr(shared, name)[0], getattr(per_base, name)[0]
+        if i == 0:
+            assert block.downsample is None
+            continue
+        size //= 2
+        cin, cout = width * 2**(i - 1), width * 2**i
+        conv, bn = block.downsample
+        assert type(block.downsample) is nn.Sequential and isinstance(conv, BinaryConv2d)
+        assert (conv.in_channels, conv.out_channels, conv.groups) == (cin, cout, 1)
+        assert conv.num_bases == 1 and conv.execution_bases == 1 and bn.num_features == cout
+        assert block.shared_downsample and not pb_block.shared_downsample
+        pb_conv, pb_bn = pb_block.downsample
+        assert (pb_conv.in_channels, pb_conv.out_channels, pb_conv.groups) == \
+            (k * cin, k * cout, k) and pb_bn.num_features == k * cout
+        extra_params += (k - 1) * (cin * cout + 2 * cout)  # conv weight, BN weight and bias
+        extra_bops += (k - 1) * cin * cout * size * size
+    assert set(shared.state_dict()) == set(per_base.state_dict())  # the same keys
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(per_base) - n(shared) == extra_params > 0
+    s, p = summarize(shared, (3, 32, 32)), summarize(per_base, (3, 32, 32))
+    assert p.params - s.params == extra_params
+    assert p.bops - s.bops == extra_bops > 0
+    # run once on the shared input: one call of the conv, on C channels
+    calls = []
+    conv = shared.layer2[0].downsample[0]
+    handle = conv.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    out = shared(torch.randn(2, 3, 32, 32))[-1]
+    handle.remove()
+    assert calls == [(2, width, 8, 8)] and out.shape == (2, 8 * width, 1, 1)
+    # with soft gates it runs on each base's own input: K calls
+    gated = small(num_bases=k, soft_gate=True)
+    calls.clear()
+    handle = gated.layer2[0].downsample[0].register_forward_hook(
+        lambda m, i, o: calls.append(tuple(i[0].shape)))
+    gated(torch.randn(2, 3, 32, 32))
+    handle.remove()
+    assert calls == [(2, width, 8, 8)] * k
+
+
+def test_shared_downsample_thresholds_and_k1():
+    """A shared downsample's binary conv holds one base: per-base thresholds become one
+    (starting at 0), per-base weight scales one. K = 1 and the layer-wise decomposition are the
+    same either way."""
+    conv_cfg = groupnet_conv_cfg(weight_scale='layer', base_shifts=(-0.4, 0.1, 0.4))
+    model = small(num_bases=3, conv_cfg=conv_cfg)
+    ds = model.layer2[0].downsample[0]
+    assert ds.act_binarizer.num_bases == 1 and ds.act_binarizer.shifts == (0.0, )
+    assert ds.weight_binarizer.num_bases == 1
+    assert model.layer2[0].conv1.act_binarizer.shifts == (-0.4, 0.1, 0.4)
+    for kwargs in (dict(num_bases=1), dict(num_bases=3, decomposition='layer')):
+        a, b = small(**kwargs), small(shared_downsample=False, **kwargs)
+        assert not a.shared_downsample
+        assert {k: v.shape for k, v in a.state_dict().items()} == \
+            {k: v.shape for k, v in b.state_dict().items()}
+    with pytest.raises(ValueError, match='downsample conv takes 5 channels'):
+        BinaryBasicBlock(12, 12, groups=3, downsample=nn.Sequential(nn.Conv2d(5, 4, 1),
+                                                                     nn.BatchNorm2d(4)))
 
 
 def test_layer_decomposition_sums_k_convs():
@@ -303,13 +449,14 @@ def test_first_binary_conv_sees_signed_inputs(stem):
     assert (_first_binary_input(relu, x) == 1).all()  # the defect this guards against
 
 
-@pytest.mark.parametrize('kind,cls', [('binary', BinaryConv2d), ('real', GroupedConv2d),
+@pytest.mark.parametrize('shared', [True, False])
+@pytest.mark.parametrize('kind,cls', [('binary', BinaryConv2d), ('real', RealDownsampleConv2d),
                                       ('avgpool', PooledConv2d)])
-def test_downsample_kinds(kind, cls):
-    model = small(depth=18, num_bases=2, downsample=kind)
+def test_downsample_kinds(kind, cls, shared):
+    model = small(depth=18, num_bases=2, downsample=kind, shared_downsample=shared)
     conv = model.layer2[0].downsample[0]
     assert isinstance(conv, cls) and (kind == 'binary') == isinstance(conv, BinaryConv2d)
-    assert conv.groups == 2
+    assert (conv.in_channels, conv.groups) == ((8, 1) if shared else (16, 2))
     assert model(torch.randn(2, 3, 32, 32))[-1].shape == (2, 64, 1, 1)
 
 
@@ -415,9 +562,12 @@ def test_pretrained_full_precision_copied_into_every_base(tmp_path, fmt, decompo
     for key in ['layer1.0.conv1.weight', 'layer3.0.bn2.running_var', 'layer4.1.bn1.weight',
                 'layer2.0.downsample.0.weight', 'layer2.0.downsample.1.bias']:
         c = fp[key].shape[0]
-        # Group-wise: every conv and BN holds K bases. Layer-wise: only the convs do.
+        # Group-wise: every conv and BN of a base holds K bases, the shared downsample one.
+        # Layer-wise: only the convs do.
         is_conv = key.endswith('conv1.weight') or 'downsample.0' in key
         bases = k if decomposition == 'group' or is_conv else 1
+        if decomposition == 'group' and 'downsample' in key:
+            bases = 1
         assert exact[key].shape[0] == noisy[key].shape[0] == bases * c
         for base in range(bases):
             rows = slice(base * c, (base + 1) * c)
@@ -443,42 +593,42 @@ def _train_steps(model, steps=8):
 
 @pytest.mark.parametrize('base_noise,shifts', [(None, False), (0.0, True)])
 def test_bases_differ_after_training_from_a_full_precision_copy(tmp_path, base_noise, shifts):
-    """Defect: K exact copies of one full-precision model stay K identical bases under Adam.
-    The default perturbation of bases k > 0 (or per-base thresholds) makes them differ; the
-    diagnostic measures it (1.0 = identical)."""
+    """Defect: K exact copies of one full-precision model stay K identical bases under Adam
+    (``stuck``). The default perturbation of bases k > 0 (``base_noise=None``) or, with exact
+    copies (``base_noise=0.0``), per-base thresholds make them differ; the diagnostic measures
+    it (1.0 = identical). The shared downsample holds one base and is not a K-base layer."""
     fp = small(num_bases=1).state_dict()  # a "full-precision" ResNet-18 of width 8
     path = tmp_path / 'fp.pth'
     torch.save(fp, path)
-    conv = groupnet_conv_cfg(base_shifts=True) if shifts else groupnet_conv_cfg()
 
-    def build(noise):
+    def build(noise, conv_cfg, **kwargs):
         init = dict(type='Pretrained', checkpoint=str(path))
         if noise is not None:
             init['base_noise'] = noise
         torch.manual_seed(0)
-        m = small(num_bases=3, conv_cfg=conv, init_cfg=init)
+        m = small(num_bases=3, conv_cfg=conv_cfg, init_cfg=init, **kwargs)
         m.init_weights()
         return m
 
-    copies = build(0.0) if shifts else build(0.0)
-    baseline = small(num_bases=3, init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                                                base_noise=0.0))
-    baseline.init_weights()
+    # exact copies, one threshold: the bases cannot tell themselves apart
+    baseline = build(0.0, groupnet_conv_cfg())
     assert mean_base_agreement(baseline) == 1.0
     _train_steps(baseline)
     stuck = mean_base_agreement(baseline)
-    model = build(base_noise)
+    model = build(base_noise, groupnet_conv_cfg(base_shifts=shifts))
     start = mean_base_agreement(model)
     _train_steps(model)
     after = mean_base_agreement(model)
     agreement = base_agreement(model)
-    assert set(agreement) >= {'layer1.0.conv1', 'layer4.1.conv2', 'layer2.0.downsample.0'}
+    assert set(agreement) >= {'layer1.0.conv1', 'layer4.1.conv2'}
+    assert 'layer2.0.downsample.0' not in agreement  # shared: one base
     if shifts:
         assert start == 1.0  # same weights; the thresholds alone make the bases diverge
     else:
         assert start < 0.99
     assert after < stuck - 0.01, (after, stuck)
-    del copies
+    per_base = build(base_noise, groupnet_conv_cfg(base_shifts=shifts), shared_downsample=False)
+    assert 'layer2.0.downsample.0' in base_agreement(per_base)
 
 
 def test_expand_to_bases_reports_and_refuses():

@@ -404,3 +404,21 @@ def test_packed_layers_refuse_training():
     loaded.train()
     with pytest.raises(RuntimeError, match='packed 1-bit checkpoint'):
         loaded(x)
+
+
+def test_utils_do_not_import_the_deploy_layer():
+    """mmbnn.utils is the lowest layer: the packed format registers its reader into the
+    checkpoint loader (register_checkpoint_reader) instead of the loader importing deploy."""
+    import ast
+    import glob
+    import os.path as osp
+
+    from mmbnn.deploy.packing import as_loadable_checkpoint
+    from mmbnn.utils.checkpoint import CHECKPOINT_READERS
+    root = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmbnn', 'utils')
+    for path in glob.glob(osp.join(root, '*.py')):
+        for node in ast.walk(ast.parse(open(path).read())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith('mmbnn.deploy') for n in names), (path, names)
+    assert as_loadable_checkpoint in CHECKPOINT_READERS

@@ -68,6 +68,52 @@ MODEL_TABLE = {
              out_indices=(0, 1, 2, 3)),
         lambda: [torch.randn(2, 3, 32, 32)], [(2, 8, 8, 8), (2, 16, 4, 4), (2, 32, 2, 2),
                                               (2, 64, 1, 1)], scope='mmpretrain'),
+    # XNOR-Net++: the binary conv's output times learned factorised scales
+    'XNORPlusPlusConv2d': Case(
+        dict(type='XNORPlusPlusConv2d', in_channels=4, out_channels=6, kernel_size=3, padding=1,
+             scale_max_size=8),
+        lambda: [torch.randn(2, 4, 8, 8)], [(2, 6, 8, 8)]),
+    # CIFAR stem (/1), stages /1 /2 /4 /8 at widths 8, 16, 32, 64
+    'RealToBinaryNet': Case(
+        dict(type='RealToBinaryNet', stem='cifar', stem_channels=8, out_indices=(0, 1, 2, 3)),
+        lambda: [torch.randn(2, 3, 16, 16)], [(2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4),
+                                              (2, 64, 2, 2)]),
+    # BinaryDenseNet28 at growth 8 (CIFAR stem): each stage after its transition
+    'BinaryDenseNet': Case(
+        dict(type='BinaryDenseNet', arch='28', growth_rate=8, stem_channels=8,
+             channel_divisor=8, stem='cifar', out_indices=(0, 1, 2, 3)),
+        lambda: [torch.randn(2, 3, 16, 16)], [(2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 2, 2),
+                                              (2, 72, 2, 2)]),
+    # MeliusNet22 at growth 8, stem 16 (CIFAR stem), transitions 16 / 24 / 32
+    'MeliusNet': Case(
+        dict(type='MeliusNet', growth_rate=8, stem_channels=16, stem='cifar',
+             arch=dict(num_blocks=(4, 5, 4, 4), transition_channels=(16, 24, 32, None)),
+             out_indices=(0, 1, 2, 3)),
+        lambda: [torch.randn(2, 3, 16, 16)], [(2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 2, 2),
+                                              (2, 64, 2, 2)]),
+    # ReActNet-A's layout at width 1/4 (stem 8, stride 1): stages begin where channels change
+    'ReActNetA': Case(
+        dict(type='ReActNetA', arch=dict(stem_channels=8, blocks=((16, 1), (32, 2), (32, 1),
+                                                                 (64, 2))),
+             stem_stride=1, out_indices=(0, 1, 2)),
+        lambda: [torch.randn(2, 3, 8, 8)], [(2, 16, 8, 8), (2, 32, 4, 4), (2, 64, 2, 2)]),
+    # QuickNet with 2 stages (8, 16 channels), stride-1 stem; the blur kernel is frozen
+    'QuickNet': Case(
+        dict(type='QuickNet', arch=dict(blocks=(1, 1), channels=(8, 16)), stem_strides=(1, 1),
+             out_indices=(0, 1)),
+        lambda: [torch.randn(2, 3, 8, 8)], [(2, 8, 8, 8), (2, 16, 4, 4)]),
+    # BinaryResNetE18 at width 8 with larq's small-image stem: /1 /2 /4 /8
+    'BinaryResNetE': Case(
+        dict(type='BinaryResNetE', base_channels=8, stem='cifar', out_indices=(0, 1, 2, 3)),
+        lambda: [torch.randn(2, 3, 16, 16)], [(2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4),
+                                              (2, 64, 2, 2)]),
+    # a small BinaryAlexNet with its binary classifier: the logits
+    'BinaryAlexNet': Case(
+        dict(type='BinaryAlexNet', arch=dict(convs=((8, 3, 1, False), (8, 3, 1, True),
+                                                    (8, 3, 1, False), (8, 3, 1, False),
+                                                    (8, 3, 1, True)), hidden=(16, )),
+             num_classes=3, input_size=8),
+        lambda: [torch.randn(2, 3, 8, 8)], [(2, 3)]),
     # three inputs (strides 8, 16, 32) -> 4 levels, the last an extra conv on the last output
     'BinaryFPN': Case(
         dict(type='BinaryFPN', in_channels=[8, 16, 32], out_channels=8, num_outs=4,

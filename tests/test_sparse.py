@@ -52,8 +52,11 @@ def np_ede_grad(x, p, t_min=0.1, t_max=10.0):
 
 def np_sbnn(x, ec, tau, phi, g, gradient, p, threshold):
     """q, dL/dx, dL/dtau, dL/dphi of L = sum(g q) for the generalised domain."""
-    delta = 0.0 if threshold == 'sign' else np_kth_largest(x, np_k(x.size, ec, 0.5))
-    s = np.where(x >= delta, 1.0, -1.0)
+    if threshold == 'sign':  # the official code's value path: torch.sign, 0 at 0
+        delta, s = 0.0, np.sign(x)
+    else:
+        delta = np_kth_largest(x, np_k(x.size, ec, 0.5))
+        s = np.where(x >= delta, 1.0, -1.0)
     ds = np.ones_like(x) if gradient == 'identity' else np_ede_grad(x - delta, p)
     return tau * s + phi, g * tau * ds, (g * s).sum(), g.sum()
 
@@ -138,10 +141,11 @@ def test_pruned_value_and_gradients(shape, gradient, progress, ec, dtype):
 
 
 def test_table_cases_by_hand():
-    """Written out: sign mode is sign(w) (0 -> +1) whatever the EC; quantile mode at EC 0.25
-    (k = 2 of 8) makes the two largest active; pruned at EC 0.5 keeps the 4 largest |w|."""
+    """Written out: sign mode is torch.sign(w) (0 -> 0: the value phi) whatever the EC;
+    quantile mode at EC 0.25 (k = 2 of 8) makes the two largest active; pruned at EC 0.5 keeps
+    the 4 largest |w|."""
     b = make(dict(type='SparseBinaryWeight', ec=0.05), 1.0, 0.5)
-    assert b(torch.tensor(X)).tolist() == [-0.5, -0.5, -0.5, 1.5, 1.5, 1.5, 1.5, 1.5]
+    assert b(torch.tensor(X)).tolist() == [-0.5, -0.5, -0.5, 0.5, 1.5, 1.5, 1.5, 1.5]
     b = make(dict(type='SparseBinaryWeight', ec=0.25, **QUANTILE), 1.0, 0.5)
     assert b(torch.tensor(X)).tolist() == [-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, 1.5, 1.5]
     p = make(dict(type='PrunedSignWeight', ec=0.5), 1.0)
@@ -250,8 +254,10 @@ def test_pruned_fit():
 @pytest.mark.parametrize('shape', [(8, 4, 3, 3), (5, 7)])
 def test_parts_rebuild_forward_exactly(cfg, shape, dtype):
     w = torch.randn(shape, generator=torch.Generator().manual_seed(5), dtype=dtype)
-    w.view(-1)[0] = 0.0  # one exact zero (sign(0) = +1)
     b = build_binarizer(cfg).to(dtype)
+    sign_mode = cfg['type'] == 'SparseBinaryWeight' and 'threshold' not in cfg
+    if not sign_mode:
+        w.view(-1)[0] = 0.0  # one exact zero (sign(0) = +1)
     q = b(w)
     signs, scale, offset = b.binary_parts(w)
     assert set(signs.unique().tolist()) <= {-1.0, 1.0}
@@ -268,18 +274,39 @@ def test_parts_rebuild_forward_exactly(cfg, shape, dtype):
     if cfg.get('threshold') == 'quantile' or cfg['type'] == 'PrunedSignWeight':
         assert int(active.sum()) == np_k(w.numel(), cfg['ec'], b.max_active)
     else:
-        assert torch.equal(active, w >= 0)
+        assert torch.equal(active, w > 0)
+
+
+def test_sign_threshold_treats_zero_as_the_authors():
+    """SBNN's official code (``CIFAR-10/ir_1w1a_learn.py``): the budget counts a weight active
+    where ``2 (w > 0) - 1`` is +1, so w = 0 is inactive; the value path uses ``torch.sign``,
+    so w = 0 takes the value ``tau * 0 + phi = phi``. One exact 0 no 1-bit code holds: the parts
+    refuse it, and packing keeps the layer in full precision."""
+    b = make(dict(type='SparseBinaryWeight', ec=0.1, gradient='identity'), 0.7, 0.2)
+    w = torch.tensor([-1.0, 0.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    q = b(w)
+    assert q.tolist() == pytest.approx([-0.5, 0.2, 0.2, 0.9])
+    q.sum().backward()
+    assert w.grad.tolist() == pytest.approx([0.7] * 4)  # tau times the identity estimator
+    assert b.active_mask(w).tolist() == [False, False, False, True]
+    assert b.budget_count(w).item() == 1.0
+    with pytest.raises(ValueError, match='exactly 0'):
+        b.binary_parts(w)
+    # the quantile mode (ours) keeps sign(0) = +1 at its threshold
+    quantile = make(dict(type='SparseBinaryWeight', ec=0.5, **QUANTILE), 1.0, 0.0)
+    assert quantile(torch.tensor([-1.0, 0.0, 2.0, -3.0])).tolist() == [-1.0, 1.0, 1.0, -1.0]
 
 
 # ------------------------------------------------------------------------- budget penalty
 def test_budget_count_value_and_gradient():
-    """0.5 sum(sign(w) + 1): the number of w >= 0, gradient 1/2 for every weight (the official
-    code's identity straight-through sign), whatever the EDE state."""
+    """0.5 sum((2 (w > 0) - 1) + 1): the number of w > 0 (w = 0 inactive), gradient 1/2 for
+    every weight (the official code's identity straight-through sign), whatever the EDE
+    state."""
     b = build_binarizer(dict(type='SparseBinaryWeight', gradient='ede'))
     b.set_progress(1.0)
     w = torch.tensor(X, requires_grad=True)
     count = b.budget_count(w)
-    assert count.item() == (X >= 0).sum()
+    assert count.item() == (X > 0).sum()
     count.backward()
     assert torch.equal(w.grad, torch.full_like(w, 0.5))
 

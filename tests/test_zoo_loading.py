@@ -82,7 +82,7 @@ def test_mmengine_load_checkpoint_is_bit_identical(packed_file):
     # a loaded model packs again to the same bits
     again = pack_model(model)['packed_weights']
     for name, entry in packed_file['packed']['packed_weights'].items():
-        assert torch.equal(again[name]['bits'], entry['bits'])
+        assert torch.equal(again[name]['words'], entry['words'])
 
 
 def test_pretrained_init_cfg_is_bit_identical(packed_file):

@@ -9,10 +9,10 @@ _base_ = 'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py'
 num_bases = 5
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # The convs of deeplabv3_groupnet-r18-5b-d8_4xb4-20k_voc12aug-512x512.py.
-backbone_conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
-                     weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
-branch_conv = dict(type='mmbnn.MultiBaseBinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
-                   weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
+from mmbnn.layers import groupnet_conv_cfg  # noqa: E402 (after _base_: an inherited config)
+
+backbone_conv = groupnet_conv_cfg()
+branch_conv = groupnet_conv_cfg(multi_base=True, base_shifts=True)
 
 model = dict(
     pretrained=None,
@@ -25,6 +25,7 @@ model = dict(
         learn_scales=True,
         soft_gate=False,
         downsample='binary',
+        shared_downsample=True,  # one per block for the K bases, as the official code
         conv_cfg=backbone_conv,
         act_cfg=dict(type='ReLU'),
         order=('act', 'norm', 'add'),

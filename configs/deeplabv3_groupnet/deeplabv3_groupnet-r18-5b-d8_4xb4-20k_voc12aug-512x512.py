@@ -21,10 +21,10 @@ norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Group-Net's binary conv (mmbnn.layers.GROUPNET_CONV) in the backbone; the ASPP branches' K-base
 # conv with per-base thresholds. The stage-1 configs swap the binarizers for the tanh proxy and
 # real weights.
-backbone_conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
-                     weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
-branch_conv = dict(type='mmbnn.MultiBaseBinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
-                   weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
+from mmbnn.layers import groupnet_conv_cfg  # noqa: E402 (after _base_: an inherited config)
+
+backbone_conv = groupnet_conv_cfg()
+branch_conv = groupnet_conv_cfg(multi_base=True, base_shifts=True)
 
 model = dict(
     pretrained=None,
@@ -37,6 +37,7 @@ model = dict(
         learn_scales=True,
         soft_gate=False,
         downsample='binary',
+        shared_downsample=True,  # one per block for the K bases, as the official code
         conv_cfg=backbone_conv,
         act_cfg=dict(type='ReLU'),
         order=('act', 'norm', 'add'),

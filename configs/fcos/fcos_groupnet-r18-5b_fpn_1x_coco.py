@@ -18,15 +18,16 @@ custom_imports = dict(
     imports=['mmbnn.datasets.coco_checked', 'mmbnn.engine.class_num_check_hook'],
     allow_failed_imports=False)
 
+from mmbnn.layers import groupnet_conv_cfg  # noqa: E402 (after _base_: an inherited config)
+
 num_bases = 5
-# Group-Net's binary conv (mmbnn.layers.GROUPNET_CONV: ApproxSign activations, XNOR weights, +1
-# padding) in the backbone; in the neck and head the layer-wise K-base conv whose bases have
-# their own activation thresholds (mmbnn.layers.groupnet_conv_cfg(K, base_shifts=True)). The
-# stage-1 configs swap the binarizers for the tanh proxy and real weights.
-backbone_conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
-                     weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
-dense_conv = dict(type='mmbnn.MultiBaseBinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
-                  weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
+# Group-Net's binary conv, defined once in mmbnn.layers.groupnet_conv (GROUPNET_CONV: ApproxSign
+# activations, XNOR weights, +1 padding) in the backbone; in the neck and head the layer-wise
+# K-base conv whose bases have their own activation thresholds (BaseShiftSign), K from the
+# neck's / head's num_bases. The stage-1 configs swap the binarizers for the tanh proxy and
+# real weights.
+backbone_conv = groupnet_conv_cfg()
+dense_conv = groupnet_conv_cfg(multi_base=True, base_shifts=True)
 
 model = dict(
     # torchvision's ImageNet weights: RGB, torchvision's mean / std

@@ -27,13 +27,13 @@ max_iters = 600
 two_stage_iters = stage1_iters + max_iters  # the full-precision reference's iterations
 lr = 1e-3
 norm_cfg = dict(type='BN', requires_grad=True)
-# Group-Net's binary conv (mmbnn.layers.GROUPNET_CONV) in the backbone; the ASPP branches' K-base
-# conv with per-base thresholds (mmbnn.layers.groupnet_conv_cfg(K, base_shifts=True)). The stage-1
-# config swaps the binarizers for the tanh proxy and real weights.
-backbone_conv = dict(type='mmbnn.BinaryConv2d', act_binarizer=dict(type='ApproxSign'),
-                     weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
-branch_conv = dict(type='mmbnn.MultiBaseBinaryConv2d', act_binarizer=dict(type='BaseShiftSign'),
-                   weight_binarizer=dict(type='XNORWeight'), pad_value=1.0)
+# Group-Net's binary conv (mmbnn.layers.GROUPNET_CONV, defined once in mmbnn.layers.groupnet_conv)
+# in the backbone; the ASPP branches' K-base conv with per-base thresholds, K from the head's
+# num_bases. The stage-1 config swaps the binarizers for the tanh proxy and real weights.
+from mmbnn.layers import groupnet_conv_cfg  # noqa: E402 (after _base_: an inherited config)
+
+backbone_conv = groupnet_conv_cfg()
+branch_conv = groupnet_conv_cfg(multi_base=True, base_shifts=True)
 
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -58,6 +58,10 @@ model = dict(
         dilations=(1, 1, 2, 4),
         # BPAC: base k of every block in stage 3 / 4 uses the k-th rate.
         base_dilations=(None, None, (1, 2, 3, 4, 5), (2, 3, 4, 5, 6)),
+        # K per-base downsamples: the architecture of the published zoo models
+        # (mmbnn://deeplabv3_groupnet-r18_shapes, -nobpac); the official code's one shared
+        # downsample (configs/deeplabv3_groupnet) is shared_downsample=True
+        shared_downsample=False,
         out_indices=(0, 1, 2, 3),
         norm_cfg=norm_cfg),
     decode_head=dict(

@@ -30,7 +30,12 @@ lr = 5e-4
 batch_size = 8
 
 model = dict(
-    backbone=dict(num_bases=num_bases, stem_channels=width, base_channels=width),
+    # K per-base downsamples (shared_downsample=False): the architecture of the published zoo
+    # models (mmbnn://fcos_groupnet-r18_shapes, mmbnn://fcos_groupnet-r18-3b_shapes); the
+    # official code's one downsample shared by the K bases (configs/fcos) is
+    # shared_downsample=True (configs/fcos/README.md: both measured)
+    backbone=dict(num_bases=num_bases, stem_channels=width, base_channels=width,
+                  shared_downsample=False),
     neck=dict(in_channels=[2 * width, 4 * width, 8 * width], out_channels=2 * width,
               num_bases=num_bases),
     bbox_head=dict(

@@ -16,7 +16,10 @@
 mmengine's ``CheckpointLoader``, where importing mmbnn has installed its safe loader for local
 files (:mod:`mmbnn.utils.checkpoint`) and the ``mmbnn://MODEL-NAME`` scheme (:mod:`mmbnn.zoo`),
 so Runner checkpoints and zoo names both work. ``one_bit=True`` replaces the simulated model by
-the real 1-bit inference model of ``mmbnn.deploy.convert``.
+the real 1-bit inference model of ``mmbnn.deploy.convert``, converted with an example input
+(:func:`example_inputs`: an image through the Inferencer's own pipeline and the model's data
+preprocessor), so that the BN and ReLU after each binary conv fold into its epilogue: the path
+that ``tools/analysis/bench_inference.py`` measures.
 
 :func:`inference_model` writes one layout for all three tasks: the drawn picture under
 ``OUT_DIR/vis/`` (named by the toolbox: mmdet and mmseg keep the image's file name, mmpretrain
@@ -31,30 +34,37 @@ import os.path as osp
 from typing import Optional, Union
 
 import numpy as np
+import torch
 from mmengine.config import Config
 
 from .toolbox import TOOLBOXES, toolbox_class, toolbox_of
 
-__all__ = ['init_inferencer', 'inference_model', 'convert_to_one_bit']
+__all__ = ['init_inferencer', 'inference_model', 'convert_to_one_bit', 'example_inputs']
+
+#: The picture :func:`example_inputs` uses when given none: mid-grey, 64 x 64 (the Inferencer's
+#: pipeline then resizes it as the config says).
+EXAMPLE_IMAGE_SIZE = 64
 
 
-def _deploy_convert():
-    """``mmbnn.deploy.convert``, or a clear error where this mmbnn does not have it yet."""
-    import mmbnn.deploy as deploy
-    convert = getattr(deploy, 'convert', None)
-    if convert is not None and not callable(convert):  # the module mmbnn/deploy/convert.py
-        convert = getattr(convert, 'convert', None)
-    if convert is None:
-        raise NotImplementedError(
-            'one_bit / --1bit runs the model converted to real 1-bit inference with '
-            'mmbnn.deploy.convert(model), which this version of mmbnn does not have')
-    return convert
+@torch.no_grad()
+def example_inputs(inferencer, image: Union[None, str, np.ndarray] = None) -> torch.Tensor:
+    """The model's input tensor for one image, as the Inferencer feeds it: ``image`` (a path or
+    an H x W x 3 uint8 array; default a mid-grey :data:`EXAMPLE_IMAGE_SIZE` square) through the
+    Inferencer's own pipeline (``preprocess``) and the model's data preprocessor."""
+    if image is None:
+        image = np.full((EXAMPLE_IMAGE_SIZE, EXAMPLE_IMAGE_SIZE, 3), 128, dtype=np.uint8)
+    chunk = next(iter(inferencer.preprocess([image], batch_size=1)))
+    # mmdet yields [images, data]; mmpretrain and mmseg the data itself
+    data = chunk if isinstance(chunk, dict) else chunk[1]
+    return inferencer.model.data_preprocessor(data, False)['inputs']
 
 
-def convert_to_one_bit(model):
-    """``mmbnn.deploy.convert(model)``, keeping what the Inferencers read from the model
-    (``dataset_meta`` and the config mmpretrain stores on it)."""
-    converted = _deploy_convert()(model)
+def convert_to_one_bit(model, example: Optional[torch.Tensor] = None):
+    """``mmbnn.deploy.convert(model, example_inputs=example)`` (with an example input the BN and
+    ReLU after each binary conv fold into its epilogue), keeping what the Inferencers read from
+    the model (``dataset_meta`` and the config mmpretrain stores on it)."""
+    from mmbnn.deploy import convert
+    converted = convert(model, example_inputs=example)
     for attr in ('dataset_meta', '_dataset_meta', '_config', '_metainfo'):
         if hasattr(model, attr) and not hasattr(converted, attr):
             setattr(converted, attr, getattr(model, attr))
@@ -62,7 +72,8 @@ def convert_to_one_bit(model):
 
 
 def init_inferencer(config: Union[str, Config], weights: Optional[str] = None,
-                    device: Optional[str] = None, one_bit: bool = False):
+                    device: Optional[str] = None, one_bit: bool = False,
+                    example_image: Union[None, str, np.ndarray] = None):
     """The toolbox's Inferencer for a config.
 
     Args:
@@ -72,19 +83,19 @@ def init_inferencer(config: Union[str, Config], weights: Optional[str] = None,
         device (str, optional): ``'cpu'``, ``'cuda:0'``, ...; None lets the toolbox choose (a GPU
             where there is one). Default: None.
         one_bit (bool): Run the model converted by ``mmbnn.deploy.convert`` (real 1-bit
-            inference) instead of the simulated one. Default: False.
+            inference, BN and ReLU folded) instead of the simulated one. Default: False.
+        example_image (str | np.ndarray, optional): With ``one_bit``, the image whose model
+            input (:func:`example_inputs`) traces the model for the folding; any image the
+            pipeline takes will do. Default: None (a mid-grey picture).
 
     Returns:
         ``DetInferencer`` | ``MMSegInferencer`` | ``ImageClassificationInferencer``
 
     Raises:
         RuntimeError: An mmseg config without a ``visualizer`` (``MMSegInferencer`` needs one).
-        NotImplementedError: ``one_bit`` where ``mmbnn.deploy.convert`` does not exist.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     scope = toolbox_of(cfg)
-    if one_bit:
-        _deploy_convert()  # fail before building anything
     if scope == 'mmseg' and not cfg.get('visualizer'):
         raise RuntimeError(
             "MMSegInferencer needs a `visualizer` in the config; add visualizer = dict("
@@ -103,7 +114,8 @@ def init_inferencer(config: Union[str, Config], weights: Optional[str] = None,
     else:
         inferencer = inferencer_cls(model=cfg, weights=weights, device=device)
     if one_bit:
-        inferencer.model = convert_to_one_bit(inferencer.model)
+        inferencer.model = convert_to_one_bit(inferencer.model,
+                                              example_inputs(inferencer, example_image))
     return inferencer
 
 

@@ -10,8 +10,11 @@ networks", ECML-PKDD 2023 (arXiv 2306.13515); official code: github.com/robustml
 computed:
 
 - :class:`SparseBinaryWeight`: ``w_b = tau s + phi`` with ``s`` in {-1, +1}; the active weights
-  are those with ``s = +1`` (value ``phi + tau``; the official code counts them as
-  ``0.5 sum(sign(w) + 1)``). A convolution with such weights is ``y = (phi - tau) S(x) +
+  are those with ``s = +1`` (value ``phi + tau``). With the official code's sign threshold a
+  weight is active where ``w > 0``: its budget counts ``0.5 sum(b(w) + 1)`` with
+  ``b(w) = 2 (w > 0) - 1``, so ``w = 0`` is inactive; its value path, ``torch.sign``, maps
+  ``w = 0`` to ``s = 0``, the value ``phi`` (a latent weight exactly at 0, a set of measure zero,
+  that no 1-bit code holds). A convolution with such weights is ``y = (phi - tau) S(x) +
   2 tau conv(x, m)``, ``m`` the 0/1 mask of the active weights and ``S(x)`` the sum of the
   inputs over the kernel window (one per output position and conv group, shared by every
   output channel): only the positions of the active weights are stored and computed, whatever
@@ -55,7 +58,7 @@ from torch import nn
 from mmbnn.registry import MODELS
 from .activation import EDEScheduleMixin
 from .base import WeightBinarizer
-from .functional import ede_sign, sign, ste_sign
+from .functional import clipped_ste, ede_sign, sign, ste_sign
 
 __all__ = ['SparseWeightBinarizer', 'SparseBinaryWeight', 'PrunedSignWeight', 'check_ec',
            'num_active', 'top_k_mask', 'fit_two_values', 'fit_sparse_domain', 'fit_pruned_scale']
@@ -118,6 +121,11 @@ def fit_pruned_scale(w: torch.Tensor, ec: float) -> Tuple[torch.Tensor, torch.Te
     a = w.detach().abs()
     mask, delta = top_k_mask(a, num_active(a.numel(), check_ec(ec)))
     return a[mask].mean(), delta
+
+
+def _official_budget_sign(w: torch.Tensor) -> torch.Tensor:
+    """``2 (w > 0) - 1``: the official code's ``sign_function`` (``w = 0`` -> -1, inactive)."""
+    return (w > 0).to(w.dtype) * 2 - 1
 
 
 def _choice(value, choices, name):
@@ -255,8 +263,11 @@ class SparseBinaryWeight(SparseWeightBinarizer):
     Each choice of the official code (``CIFAR-10/ir_1w1a_learn.py``, ``main_learn.py``) is a
     switch whose default is the official one:
 
-    - ``threshold='sign'``: ``s = sign(w)`` (+1 at ``w = 0``; the official code's
-      ``2 (w > 0) - 1`` puts 0 at -1, a set of measure zero). EC is not met per layer: it is the
+    - ``threshold='sign'``: ``s = sign(w)`` as the official code has it at ``w = 0``: the budget
+      counts ``w = 0`` inactive (its ``2 (w > 0) - 1``), the value path gives it ``s = 0``
+      (its ``torch.sign``), i.e. the value ``phi`` (:meth:`binary_parts` then refuses: no 1-bit
+      code holds it, and packing keeps such a layer in full precision). mmbnn's other
+      binarizers have sign(0) = +1; this one follows the authors. EC is not met per layer: it is the
       target of one network-wide budget, the penalty ``lambda relu(active / total - EC)`` that
       :class:`mmbnn.engine.SparsityHook` adds to the loss (:class:`mmbnn.models.
       SparseBudgetLoss`), so the layers' active fractions are learned; training such a layer
@@ -278,8 +289,9 @@ class SparseBinaryWeight(SparseWeightBinarizer):
 
     Gradients: ``dq/dw = tau ds/dw``, ``dq/dtau = s``, ``dq/dphi = 1``. ``binary_parts``:
     ``(s, tau, phi)``; ``sparse_parts``: ``(s, None, tau, phi)`` (the signs *are* the mask: bit 1
-    marks an active weight). A layer with ``ec >= 0.5`` is the dense domain (the official code's
-    EC 0.5 has no penalty).
+    marks an active weight); both refuse (ValueError) a sign-threshold weight with an exact 0.
+    A layer with ``ec >= 0.5`` is the dense domain (the official code's EC 0.5 has no
+    penalty).
 
     Args:
         ec (float): Target fraction of active weights (EC), in (0, 1]; the network-wide budget
@@ -321,25 +333,26 @@ class SparseBinaryWeight(SparseWeightBinarizer):
             super()._maybe_fit(w)
 
     def _delta(self, w: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """``(mask, delta)``: the active mask and the threshold (None: sign at 0)."""
+        """``(mask, delta)``: the active mask and the threshold (None: sign at 0, where
+        ``w > 0`` is active, as the official code's budget counts)."""
         if self.threshold == 'sign':
-            return w.detach() >= 0, None
+            return w.detach() > 0, None
         return top_k_mask(w, self.num_active(w))
 
     def active_mask(self, w: torch.Tensor) -> torch.Tensor:
         return self._delta(w)[0]
 
     def budget_count(self, w: torch.Tensor) -> torch.Tensor:
-        """The number of active weights with the official code's gradient, for the budget:
-        ``0.5 sum(sign(w) + 1)`` (0-d, ``w``'s dtype) with the identity straight-through
-        estimator, so ``d count / d w_i = 1/2`` for every weight (``ones_weights`` in
+        """The number of active weights with the official code's value and gradient, for the
+        budget: ``0.5 sum(b(w) + 1)`` with ``b(w) = 2 (w > 0) - 1`` (so ``w = 0`` is inactive;
+        0-d, ``w``'s dtype) and the identity straight-through estimator, so
+        ``d count / d w_i = 1/2`` for every weight (``sign_function`` and ``ones_weights`` in
         ``ir_1w1a_learn.py``)."""
-        return 0.5 * (ste_sign(w, None) + 1).sum()
+        return 0.5 * (clipped_ste(w, _official_budget_sign) + 1).sum()
 
     @torch.no_grad()
     def fit(self, w: torch.Tensor) -> None:
-        mask, _ = (w.detach() >= 0, None) if self.threshold == 'sign' else top_k_mask(
-            w, self.num_active(w))
+        mask, _ = self._delta(w)
         tau, phi = fit_two_values(w, mask)
         self.tau.copy_(tau)
         self.phi.copy_(phi)
@@ -348,7 +361,9 @@ class SparseBinaryWeight(SparseWeightBinarizer):
     def _signs(self, w: torch.Tensor) -> torch.Tensor:
         mask, delta = self._delta(w)
         if delta is None:
-            return self._sign(w)
+            s = self._sign(w)  # sign(0) = +1, with the surrogate gradient
+            # value: torch.sign, 0 at w = 0 (the official value path); gradient: s's
+            return s + (torch.sign(w.detach()) - s.detach())
         s = self._sign(w - delta)
         # value: exactly the k of the mask (ties at delta otherwise all count); gradient: s's
         return s + (torch.where(mask, 1.0, -1.0).to(s.dtype) - s).detach()
@@ -358,6 +373,9 @@ class SparseBinaryWeight(SparseWeightBinarizer):
         return self._signs(w) * self.tau + self.phi
 
     def binary_parts(self, w):
+        if self.threshold == 'sign' and bool((w == 0).any()):
+            raise ValueError('a latent weight is exactly 0: its value is phi (the official '
+                             "code's torch.sign(0) = 0), which no 1-bit code holds")
         return torch.where(self.active_mask(w), 1.0, -1.0).to(w.dtype), self.tau, self.phi
 
     def sparse_parts(self, w):

@@ -10,6 +10,7 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from mmbnn.registry import MODELS
+from mmbnn.utils.checkpoint import strip_module_prefix
 from .convert import convert
 from .packing import is_packed, load_packed
 
@@ -65,9 +66,7 @@ class BitPackedModel(BaseModel):
             if is_packed(ckpt):
                 load_packed(inner, ckpt)
             else:
-                state = ckpt.get('state_dict', ckpt)
-                inner.load_state_dict({k[7:] if k.startswith('module.') else k: v
-                                       for k, v in state.items()}, strict=True)
+                inner.load_state_dict(strip_module_prefix(ckpt), strict=True)
         example = None if fuse_input_shape is None else torch.zeros(*fuse_input_shape)
         self.model = convert(inner, inplace=True, fuse=example is not None,
                              example_inputs=example, warn=True)

@@ -63,7 +63,7 @@ import torch
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
-import mmbnn.utils  # noqa: F401  (the safe loader for local files)
+from mmbnn.utils.checkpoint import register_checkpoint_reader
 from mmbnn.binarizers.packed import PACKED_BINARIZER_KEYS, PackedBinaryWeight
 from mmbnn.ops.bitpack import pack_weights, unpack_weights
 
@@ -318,6 +318,7 @@ def loadable_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
     return state
 
 
+@register_checkpoint_reader  # every local checkpoint load reads packed files too
 def as_loadable_checkpoint(checkpoint):
     """``checkpoint`` itself, or for a packed checkpoint ``dict(meta=..., state_dict=
     loadable_state_dict(...))``: what mmbnn's checkpoint loaders return, so that a packed file

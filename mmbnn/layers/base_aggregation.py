@@ -1,10 +1,15 @@
 """How Group-Net combines K binary bases: learned scales lambda_k and soft connections."""
-from typing import Optional, Tuple
+from typing import Optional, Union
 
 import torch
 from torch import nn
 
-__all__ = ['BaseAggregator', 'split_bases']
+__all__ = ['BaseAggregator', 'split_bases', 'SCALE_INITS', 'SOFT_GATES', 'check_soft_gate']
+
+#: ``scale_init`` of :class:`BaseAggregator`: how the learned lambda start.
+SCALE_INITS = ('mean', 'rand')
+#: ``soft_gate`` kinds of :class:`BaseAggregator` (``True`` means ``'block'``).
+SOFT_GATES = ('block', 'base')
 
 
 def split_bases(x: torch.Tensor, num_bases: int) -> torch.Tensor:
@@ -13,29 +18,69 @@ def split_bases(x: torch.Tensor, num_bases: int) -> torch.Tensor:
     return x.view(n, num_bases, kc // num_bases, *x.shape[2:])
 
 
+def check_soft_gate(soft_gate: Union[bool, str, None]) -> Optional[str]:
+    """``soft_gate`` as None (no gate), ``'block'`` or ``'base'``; ``True`` is ``'block'``.
+
+    Raises:
+        ValueError: Anything else, naming ``soft_gate``.
+    """
+    if soft_gate is None or soft_gate is False:
+        return None
+    if soft_gate is True:
+        return 'block'
+    if soft_gate not in SOFT_GATES:
+        raise ValueError(f"soft_gate must be False, True ('block'), 'block' or 'base', got "
+                         f'soft_gate={soft_gate!r}')
+    return soft_gate
+
+
 class BaseAggregator(nn.Module):
     """Sums K bases, ``G(x) = sum_k lambda_k B_k(x)``, and mixes a group's input per base.
+
+    Soft connection into a group (Group-Net's official code, ``model.py``: ``x = sigmoid(g) *
+    base + (1 - sigmoid(g)) * input_mean``): base k's input is
+    ``sigmoid(g) * own_k + (1 - sigmoid(g)) * aggregated``, where ``own_k`` is base k's output of
+    the previous group and ``aggregated`` that group's output ``sum_k lambda_k own_k``.
 
     Args:
         num_bases (int): K.
         learn_scales (bool): Learn lambda (one scalar per base). Otherwise lambda_k = 1/K, an
-            average. The learned lambda start at 1/K times U(0.5, 1.5): the official code
-            initialises them randomly, which also makes bases that start from the same
-            full-precision weights receive different updates under SGD. Default: True.
-        soft_gate (bool): Soft connection into this group: base k's input is
-            ``sigmoid(g_k) * own_k + (1 - sigmoid(g_k)) * aggregated``, where ``own_k`` is base k's
-            output of the previous group; g starts at 0. Default: False.
+            average (the official classification code's headline model, ``model.py``, has no
+            scales: it averages). Default: True.
+        soft_gate (bool | str): ``False``: no soft connection. ``True`` or ``'block'`` (the
+            official code's): ONE learned gate g for the group, a Parameter of shape (1, )
+            initialised with ``torch.rand(1)`` (U(0, 1), drawn from torch's global generator, so
+            mmengine's ``randomness=dict(seed=...)`` fixes it). ``'base'`` (ours): one gate per
+            base, shape (K, ), initialised to 0 (an even mix). Default: False.
+        scale_init (str): How the learned lambda start. ``'mean'`` (ours): ``U(0.5, 1.5) / K``,
+            random (bases that start from the same full-precision weights then receive
+            different updates) and summing to about 1, so that a group's output keeps the scale
+            of one base. ``'rand'`` (the official code's ``torch.rand(1)`` per base, in
+            ``model_ablation_1.py``/``model_ablation_2.py`` and the segmentation code):
+            U(0, 1), summing to about K/2. Default: 'mean'.
     """
 
-    def __init__(self, num_bases: int, learn_scales: bool = True, soft_gate: bool = False):
+    def __init__(self, num_bases: int, learn_scales: bool = True,
+                 soft_gate: Union[bool, str] = False, scale_init: str = 'mean'):
         super().__init__()
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f'scale_init must be one of {SCALE_INITS}, got '
+                             f'scale_init={scale_init!r}')
         self.num_bases = num_bases
+        self.gate_kind = check_soft_gate(soft_gate)
         if learn_scales:
-            self.scales = nn.Parameter(torch.empty(num_bases).uniform_(0.5, 1.5) / num_bases)
+            init = torch.rand(num_bases) if scale_init == 'rand' else \
+                torch.empty(num_bases).uniform_(0.5, 1.5) / num_bases
+            self.scales = nn.Parameter(init)
         else:
             self.register_buffer('scales', torch.full((num_bases, ), 1.0 / num_bases),
                                  persistent=False)
-        self.gate = nn.Parameter(torch.zeros(num_bases)) if soft_gate else None
+        if self.gate_kind == 'block':
+            self.gate = nn.Parameter(torch.rand(1))
+        elif self.gate_kind == 'base':
+            self.gate = nn.Parameter(torch.zeros(num_bases))
+        else:
+            self.gate = None
 
     def expand(self, x: torch.Tensor, own: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The group's input for each base, (N, C, ...) -> (N, K*C, ...)."""
@@ -52,4 +97,4 @@ class BaseAggregator(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'num_bases={self.num_bases}, learn_scales={isinstance(self.scales, nn.Parameter)}'
-                f', soft_gate={self.gate is not None}')
+                f', soft_gate={self.gate_kind or False}')

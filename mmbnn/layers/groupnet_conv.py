@@ -6,7 +6,7 @@ from typing import Optional, Sequence, Union
 
 from mmbnn.registry import MODELS
 
-__all__ = ['GROUPNET_CONV', 'groupnet_conv_cfg', 'with_num_bases', 'WEIGHT_SCALES']
+__all__ = ['GROUPNET_CONV', 'groupnet_conv_cfg', 'with_num_bases', 'single_base', 'WEIGHT_SCALES']
 
 #: Group-Net's binary conv (Zhuang et al., CVPR 2019, and its official code): activations
 #: binarized by sign with Bi-Real's ApproxSign gradient, weights by sign times a mean |w| scale,
@@ -26,8 +26,11 @@ WEIGHT_SCALES = {'channel': dict(type='XNORWeight'), 'layer': dict(type='LayerSc
 
 
 def groupnet_conv_cfg(num_bases: Optional[int] = None, weight_scale: str = 'channel',
-                      base_shifts: Union[None, bool, Sequence[float]] = None) -> dict:
-    """A copy of :data:`GROUPNET_CONV`, with options.
+                      base_shifts: Union[None, bool, Sequence[float]] = None,
+                      multi_base: bool = False) -> dict:
+    """A copy of :data:`GROUPNET_CONV`, with options. Configs build their binary convs with it
+    (``from mmbnn.layers import groupnet_conv_cfg`` after ``_base_``), so that Group-Net's conv
+    is defined once.
 
     Args:
         num_bases (int, optional): None: one binary conv (``mmbnn.BinaryConv2d``; the backbone
@@ -39,6 +42,10 @@ def groupnet_conv_cfg(num_bases: Optional[int] = None, weight_scale: str = 'chan
         base_shifts (None | bool | Sequence[float]): Per-base activation thresholds
             (:class:`~mmbnn.binarizers.BaseShiftSign`): None/False, every base binarizes at 0;
             True, K thresholds spread over [-0.5, 0.5]; or the K thresholds. Default: None.
+        multi_base (bool): The layer-wise K-base conv (``mmbnn.MultiBaseBinaryConv2d``) without
+            ``num_bases`` in the config: the module that builds it (the binary FPN, the FCOS
+            head, the ASPP head) passes its own ``num_bases``, so one config serves every K.
+            Implied by ``num_bases``. Default: False.
     """
     if weight_scale not in WEIGHT_SCALES:
         raise ValueError(f'weight_scale must be one of {sorted(WEIGHT_SCALES)}, got '
@@ -49,8 +56,10 @@ def groupnet_conv_cfg(num_bases: Optional[int] = None, weight_scale: str = 'chan
         cfg['act_binarizer'] = dict(type='BaseShiftSign')
         if base_shifts is not True:
             cfg['act_binarizer']['shifts'] = tuple(base_shifts)
+    if num_bases is not None or multi_base:
+        cfg['type'] = 'mmbnn.MultiBaseBinaryConv2d'
     if num_bases is not None:
-        cfg.update(type='mmbnn.MultiBaseBinaryConv2d', num_bases=num_bases)
+        cfg['num_bases'] = num_bases
     return cfg
 
 
@@ -76,4 +85,19 @@ def with_num_bases(conv_cfg: dict, num_bases: int) -> dict:
                 raise ValueError(f'conv_cfg.{key} sets num_bases={sub["num_bases"]} but the '
                                  f'layer has K = {num_bases} bases; leave it unset')
             sub['num_bases'] = num_bases
+    return cfg
+
+
+def single_base(conv_cfg: dict) -> dict:
+    """``conv_cfg`` for a conv that holds ONE base although the model has K: the shared
+    downsample of a Group-Net block (:class:`~mmbnn.models.backbones.GroupNetResNet`,
+    ``shared_downsample=True``), one conv over the group's input whose output goes to every
+    base. Binarizers that take ``num_bases`` get 1; per-base ``shifts`` are dropped (one
+    threshold, starting at 0: :func:`~mmbnn.binarizers.default_base_shifts` of 1 base)."""
+    cfg = copy.deepcopy(conv_cfg)
+    for key in ('act_binarizer', 'weight_binarizer'):
+        sub = cfg.get(key)
+        if _takes(sub, 'num_bases'):
+            sub['num_bases'] = 1
+            sub.pop('shifts', None)
     return cfg

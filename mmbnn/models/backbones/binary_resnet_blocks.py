@@ -7,12 +7,19 @@ Bi-Real Net and ReActNet-style blocks.
 With ``groups=K`` a block holds the K bases of a Group-Net group as grouped convolutions over
 K*C channels (its BN is per base and channel); with ``groups=1`` it is a single binary network.
 ``forward(x, num_shared_bases=K)`` takes the group's input ONCE (C channels) when all K bases
-see the same input: the first conv and the downsample conv then run as one dense conv of the
-input binarized once (:func:`~mmbnn.models.utils.conv_shared`), which gives what the grouped
-conv over the input repeated K times gives. With ``base_dilations=(d_1, ..., d_K)`` the 3x3
-convs give base k the dilation rate d_k (Binary Parallel Atrous Convolution,
+see the same input: the first conv then runs as one dense conv of the input binarized once
+(:func:`~mmbnn.models.utils.conv_shared`), which gives what the grouped conv over the input
+repeated K times gives. With ``base_dilations=(d_1, ..., d_K)`` the 3x3 convs give base k the
+dilation rate d_k (Binary Parallel Atrous Convolution,
 :class:`~mmbnn.layers.MultiDilationBinaryConv2d`); the weights and their state-dict keys are
 those of the grouped conv.
+
+The downsample ``nn.Sequential(conv, norm)`` (when the shape changes) is either shared by the K
+bases (Group-Net's official code; its conv maps C_in = in_channels / K channels to C_out =
+out_channels / K: ``shared_downsample``) or K per-base ones (its conv maps in_channels to
+out_channels with K groups). Shared, on the shared input it runs once and its C_out channels are
+added to every base (:func:`~mmbnn.models.utils.add_shortcut`); on K per-base inputs (soft
+gates) it runs on each base's input and the K outputs are concatenated, base-major.
 """
 from typing import Optional, Sequence
 
@@ -73,9 +80,31 @@ class _BinaryBlock(BaseModule):
         return unit_post(out, self.order, getattr(self, f'act{index}', None),
                          getattr(self, f'bn{index}'), shortcut)
 
+    def _set_downsample(self, downsample: Optional[nn.Module], in_channels: int, groups: int):
+        """Keep ``downsample`` (``(conv, norm)`` or None) and whether the K = ``groups`` bases
+        share it: its conv takes ``in_channels / K`` channels (one base's) instead of
+        ``in_channels``."""
+        self.downsample = downsample
+        self.groups = groups
+        self.shared_downsample = False
+        if downsample is None:
+            return
+        cin = getattr(downsample[0], 'in_channels', None)
+        if groups > 1 and cin is not None and cin * groups == in_channels:
+            self.shared_downsample = True
+        elif cin is not None and cin != in_channels:
+            raise ValueError(f'downsample conv takes {cin} channels: expected in_channels = '
+                             f'{in_channels} (per-base downsamples) or in_channels / groups = '
+                             f'{in_channels // groups} (shared by the {groups} bases)')
+
     def _identity(self, x: torch.Tensor, num_shared_bases: Optional[int]) -> torch.Tensor:
         if self.downsample is None:
             return x  # C channels when shared: added to every base (add_shortcut)
+        if self.shared_downsample:
+            if num_shared_bases is not None:  # the bases' one input: C_out channels for all
+                return self.downsample(x)
+            # each base's own input (soft gates): the one downsample on each, base-major
+            return torch.cat([self.downsample(xk) for xk in x.chunk(self.groups, 1)], 1)
         if num_shared_bases is None:
             return self.downsample(x)
         conv, *rest = self.downsample
@@ -100,7 +129,8 @@ class BinaryBasicBlock(_BinaryBlock):
             (BPAC; ``groups`` must be a multiple of its length); overrides ``dilation``.
             Default: None.
         downsample (nn.Sequential, optional): Shortcut of the first unit when shapes change:
-            (conv, norm).
+            (conv, norm), per base (conv in_channels -> out_channels, ``groups``) or shared by the
+            K = ``groups`` bases (conv in_channels / K -> out_channels / K). Default: None.
         conv_cfg (dict): Binary conv config. norm_cfg (dict): Norm config.
         act_cfg (dict, optional): Activation config (``ReLU``, ``mmbnn.RPReLU``...).
         order (Sequence[str]): Steps after each conv. Default: ('act', 'norm', 'add').
@@ -120,7 +150,7 @@ class BinaryBasicBlock(_BinaryBlock):
         self.conv2 = build_conv3x3(conv_cfg, out_channels, out_channels, 1, dilation, groups,
                                    base_dilations)
         self._make_post(2, out_channels)
-        self.downsample = downsample
+        self._set_downsample(downsample, in_channels, groups)
 
     def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:
         """``x``: (N, in_channels, H, W), or (N, in_channels / K, H, W) with
@@ -153,7 +183,7 @@ class BinaryBottleneck(_BinaryBlock):
         self._make_post(2, mid)
         self.conv3 = build_conv_layer(conv_cfg, mid, out_channels, 1, groups=groups, bias=False)
         self._make_post(3, out_channels)
-        self.downsample = downsample
+        self._set_downsample(downsample, in_channels, groups)
         self.stride = stride
 
     def forward(self, x: torch.Tensor, num_shared_bases: Optional[int] = None) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """Group-Net: structured binary ResNets (Zhuang et al., CVPR 2019 / IJCV 2022)."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -9,23 +9,39 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmbnn.layers import GROUPNET_CONV, BaseAggregator, BinaryConv2d, with_num_bases
+from mmbnn.layers.base_aggregation import SCALE_INITS, check_soft_gate
+from mmbnn.layers.groupnet_conv import single_base
 from mmbnn.registry import MODELS, build_with_channels
 from ..utils.fp_init import DEFAULT_BASE_NOISE, load_full_precision
 from .binary_resnet_blocks import BinaryBasicBlock, BinaryBottleneck
 from .groupnet_stage import GroupNetStage
 
-__all__ = ['GroupNetResNet', 'PooledConv2d', 'GroupedConv2d', 'BPAC_DILATIONS']
+__all__ = ['GroupNetResNet', 'PooledConv2d', 'RealDownsampleConv2d', 'BPAC_DILATIONS',
+           'BPAC_CODE_DILATIONS']
 
-#: Group-Net's Binary Parallel Atrous Convolution rates for K = 5 bases (the paper's and its
-#: official code's): stages 1-2 keep their dilation, stage 3 gives the five bases rates 2..6 and
-#: stage 4 rates 6..10. Use with ``strides=(1, 2, 1, 1)`` (output stride 8).
+#: Group-Net's Binary Parallel Atrous Convolution (BPAC) rates for K = 5 bases, as the paper
+#: describes BPAC (each base of a group at its own rate) and as the official segmentation code
+#: lists them (``bohanzhuang/Group-Net-semantic-segmentation``,
+#: ``encoding/models/resnet_binary_dilated.py``): stages 1-2 keep their dilation, stage 3 gives
+#: the five bases rates 2..6 and stage 4 rates 6..10. Use with ``strides=(1, 2, 1, 1)`` (output
+#: stride 8). mmbnn implements the paper's per-base rates. The official code does NOT run them:
+#: its block builds its convs in ``for ratio in dilation: self.conv1 = nn.ModuleList([...])``, a
+#: loop that overwrites the convs at every rate, so every base of stage 3 runs at rate 6 and every
+#: base of stage 4 at rate 10 (in both 3x3 convs of every block). That behaviour is
+#: :data:`BPAC_CODE_DILATIONS` with no ``base_dilations``.
 BPAC_DILATIONS = (None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))
 
+#: What the official segmentation code runs for :data:`BPAC_DILATIONS` (see there): every base at
+#: the stage's last rate, i.e. ``dilations=BPAC_CODE_DILATIONS`` and ``base_dilations=None``.
+BPAC_CODE_DILATIONS = (1, 1, 6, 10)
 
-class GroupedConv2d(nn.Conv2d):
-    """A real ``nn.Conv2d`` (the backbone's ``'real'`` downsample) that also takes the K bases'
-    shared input once: ``forward(x, num_shared_bases=K)`` equals ``forward(x.repeat(1, K, 1, 1))``
-    and runs as one dense conv (the grouped weight is a dense one over the shared input)."""
+
+class RealDownsampleConv2d(nn.Conv2d):
+    """The real-valued 1x1 conv of the backbone's ``downsample='real'`` shortcut: a plain
+    ``nn.Conv2d`` that also takes the K bases' shared input once when it holds K per-base
+    downsamples as its groups (``shared_downsample=False``): ``forward(x, num_shared_bases=K)``
+    equals ``forward(x.repeat(1, K, 1, 1))`` and runs as one dense conv (the grouped weight is a
+    dense one over the shared input)."""
 
     def forward(self, x, num_shared_bases: Optional[int] = None):
         if num_shared_bases is None:
@@ -36,7 +52,7 @@ class GroupedConv2d(nn.Conv2d):
                         self.groups // num_shared_bases)
 
 
-class PooledConv2d(GroupedConv2d):
+class PooledConv2d(RealDownsampleConv2d):
     """``conv1x1(avgpool(x))``: Bi-Real Net's real downsample shortcut. The conv keeps its
     ``weight`` key (``downsample.0.weight``), so full-precision weights still load into it."""
 
@@ -63,11 +79,73 @@ class GroupNetResNet(BaseModule):
     :class:`~mmbnn.models.backbones.GroupNetStage`, which passes ``(x, own bases)`` from group to
     group.
 
+    A group of K bases (group decomposition, K > 1), :class:`BinaryBasicBlock` ``layerI.J``::
+
+        conv1, conv2   BinaryConv2d(K*C_in -> K*C_out, 3x3, groups=K): base k = group k
+        bn1, bn2       BN(K*C_out): per base and channel
+        downsample     (first block of a stage) nn.Sequential(conv, BN), shared by the K bases
+                       (the default): conv = BinaryConv2d(C_in -> C_out, 1x1, stride), BN(C_out);
+                       its C_out channels are added to every base (add_shortcut broadcasts).
+                       shared_downsample=False: K per-base ones, BinaryConv2d(K*C_in -> K*C_out,
+                       groups=K) + BN(K*C_out)
+        aggregate      BaseAggregator: lambda (K,), soft gate g ((1, ) or (K, )) or None
+
+        input x (C_in), own (K*C_in, the previous group's bases) or None
+        x_k = x, or with a gate sigmoid(g) own_k + (1 - sigmoid(g)) x
+        y1_k = BN1_k(ReLU(conv1_k(sign(x_k)))) + ds(x_k)        (x_k without a downsample)
+        y2_k = BN2_k(ReLU(conv2_k(sign(y1_k)))) + y1_k
+        x' = sum_k lambda_k y2_k,  own' = (y2_1 ... y2_K)
+
+    Without a gate every ``x_k`` is ``x``: the block gets ``x`` once (``num_shared_bases=K``),
+    the first conv runs as one dense conv and the shared downsample runs once, on C_in channels.
+    With a gate the shared downsample runs on each base's input (K calls of the same conv and
+    BN, as the official code calls its one ``downsample`` module in its loop over bases).
+
     The stem ends WITHOUT an activation by default (``stem_act_cfg=None``), as Group-Net's
     official code (conv -> max-pool -> BN), Bi-Real Net, Real-to-Binary and BiDet have it: after a
     ReLU every input of the first binary conv would be >= 0, sign() (with sign(0) = +1) would map
-    all of it to +1, and that conv's output would be the same for every image. Module names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
-    ``layer1.0.downsample.0``...), so full-precision checkpoints map onto every base.
+    all of it to +1, and that conv's output would be the same for every image. Module names follow
+    torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``...),
+    so full-precision checkpoints map onto every base.
+
+    **Against the official code.** The reference is ``bohanzhuang/Group-Net-image-classification``
+    (``model.py``: soft gates, no lambda, the released ImageNet model; ``model_ablation_1.py``:
+    soft gates and lambda; ``model_ablation_2.py``: lambda, no gates; ``new_layers.py``: the
+    binarizers; the first commit's ``model_no_scales_softgate.py``: neither). The defaults follow
+    it except where listed; each departure names the switch that gives the code's behaviour.
+
+    - Which variant: the default (learned lambda, no gates) is ``model_ablation_2.py`` and the
+      paper's "Group-Net" rows; the released ``model.py`` is ``soft_gate=True,
+      learn_scales=False``; ``model_ablation_1.py`` is ``soft_gate=True``.
+    - Downsample: one binary 1x1 conv + BN per block, shared by the K bases, as the code
+      (default). Ours, before: one per base, ``shared_downsample=False`` (K times the
+      downsample's parameters and BOPs).
+    - Soft gates: one scalar per group, initialised with ``torch.rand(1)``, into every group but
+      the network's first (the code's ``add_gate=False`` reaches only ``layer1.0``), as the code
+      (``soft_gate=True``). Ours, before: ``soft_gate='base'`` (one gate per base, starting at 0)
+      and ``soft_gate_stage1=False`` (no gate into stage 1).
+    - Lambda init (departure): ``U(0.5, 1.5) / K`` (``scale_init='mean'``, ours); the code's
+      ``torch.rand(1)`` per base: ``scale_init='rand'``.
+    - Weight scale (departure): one mean |w| per output channel (XNOR-Net's,
+      :data:`~mmbnn.layers.GROUPNET_CONV`); the code's one mean |w| per layer of each base:
+      ``conv_cfg=groupnet_conv_cfg(weight_scale='layer')``. No switch for the gradient: the code's
+      ``Q_W`` passes the incoming gradient unchanged to w; ours (both scales) is alpha times it
+      plus the exact gradient of the scale.
+    - sign(0) (departure, no switch): +1 everywhere in mmbnn; the code's ``x.sign()`` gives 0 for
+      an input or weight exactly at 0.
+    - Initialisation (departure): convs ``kaiming_normal_(mode='fan_out')`` (torchvision's); the
+      code keeps PyTorch's defaults (kaiming-uniform, ``a = sqrt(5)``):
+      ``init_cfg=dict(type='Kaiming', layer='Conv2d', a=math.sqrt(5), mode='fan_in',
+      nonlinearity='leaky_relu', distribution='uniform')``.
+    - Not in the code (ours, or the paper's only): the bottleneck (the code's ``resnet50`` names
+      a ``Bottleneck`` it never defines), depth 20 and the ``'cifar'`` / ``'deep'`` stems,
+      ``decomposition='layer'``, ``dilations`` and BPAC (``base_dilations``: the paper's
+      per-base rates; see :data:`BPAC_DILATIONS` for what the segmentation code runs instead),
+      ``base_noise`` of the full-precision initialisation (ours), per-base thresholds
+      (``groupnet_conv_cfg(base_shifts=True)``, :class:`~mmbnn.binarizers.BaseShiftSign`, ours),
+      and the other downsample kinds (``'real'``, ``'avgpool'``: Bi-Real's, for the K = 1
+      baselines). The code's two-stage recipe (``pretrain.py`` with tanh, ``finetune.py``) is
+      the configs' (``configs/groupnet``).
 
     Args:
         depth (int): 18, 34 or 50 (four stages), or 20 (CIFAR ResNet-20: three stages of three
@@ -75,11 +153,25 @@ class GroupNetResNet(BaseModule):
         num_bases (int): K, the number of binary bases per group. Default: 5.
         decomposition (str): ``'group'`` or ``'layer'``. Default: ``'group'``.
         learn_scales (bool): Learn the per-base scales lambda; else average. Default: True.
-        soft_gate (bool): Soft connections between groups (group decomposition, K > 1; never
-            into the first stage). Default: False.
+        scale_init (str): How learned lambda start: ``'mean'`` (``U(0.5, 1.5) / K``, ours) or
+            ``'rand'`` (``U(0, 1)``, the official code's ``torch.rand(1)``)
+            (:class:`~mmbnn.layers.BaseAggregator`). Default: 'mean'.
+        soft_gate (bool | str): Soft connections between groups (group decomposition, K > 1):
+            base k's input is ``sigmoid(g) own_k + (1 - sigmoid(g)) x``. False: none. True or
+            ``'block'`` (the official code's): one gate per group, ``torch.rand(1)`` at the
+            start. ``'base'`` (ours): one gate per base, 0 at the start. Default: False.
+        soft_gate_stage1 (bool): With soft gates, gate the groups of stage 1 after its first
+            (the official code's). False (ours, before): no gate into stage 1. The network's
+            first group has no gate either way (no previous bases). Default: True.
         downsample (str): Shortcut when the shape changes: ``'binary'`` (binary 1x1 conv + BN, as
             Group-Net's code), ``'real'`` (real 1x1 conv + BN) or ``'avgpool'`` (avgpool + real
             1x1 conv + BN, Bi-Real). Default: ``'binary'``.
+        shared_downsample (bool): One downsample per block shared by the K bases (the official
+            code's): a C_in -> C_out conv + BN whose output is added to every base; its binary
+            conv has one base (binarizers that take ``num_bases`` get 1, per-base thresholds
+            become one threshold starting at 0: :func:`~mmbnn.layers.groupnet_conv.single_base`).
+            False: K per-base downsamples (a grouped K*C_in -> K*C_out conv + BN). No effect for
+            K = 1 or ``decomposition='layer'``. Default: True.
         conv_cfg (dict): Binary conv of the blocks; binarizers that take ``num_bases`` (per-base
             scales, per-base thresholds) get K. Default: Group-Net's,
             :data:`~mmbnn.layers.GROUPNET_CONV` (ApproxSign activations, XNOR weights, +1
@@ -104,7 +196,9 @@ class GroupNetResNet(BaseModule):
             segmentation backbone): per stage, None (every base uses the stage's dilation) or K
             rates, base k's dilation in the 3x3 convs of every block of the stage
             (:class:`~mmbnn.layers.MultiDilationBinaryConv2d`, padding = rate). The paper's:
-            :data:`BPAC_DILATIONS`, ``(None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))`` for K = 5.
+            :data:`BPAC_DILATIONS`, ``(None, None, (2, 3, 4, 5, 6), (6, 7, 8, 9, 10))`` for K = 5
+            (the official code runs every base at the last rate instead:
+            ``dilations=BPAC_CODE_DILATIONS``, no ``base_dilations``).
             Needs ``decomposition='group'`` and a ``mmbnn.BinaryConv2d`` ``conv_cfg``; keys and
             shapes of the state dict are unchanged. Default: None (no BPAC).
         out_indices (Sequence[int]): Stages to output (negative counts from the end).
@@ -112,10 +206,11 @@ class GroupNetResNet(BaseModule):
         frozen_stages (int): Stages to freeze (-1: none, 0: the stem). Default: -1.
         norm_eval (bool): Keep BN layers in eval mode while training. Default: False.
         init_cfg (dict | list, optional): ``dict(type='Pretrained', checkpoint=...)`` copies a
-            full-precision ResNet (torchvision or mmpretrain keys) into every base; base k > 0
-            of every binary conv gets its copy perturbed by ``base_noise`` (default
-            ``DEFAULT_BASE_NOISE``) times the layer's std of Gaussian noise, so that the K bases
-            are not K identical copies (:func:`~mmbnn.models.utils.expand_to_bases`).
+            full-precision ResNet (torchvision or mmpretrain keys) into every base (a shared
+            downsample gets the full-precision one as it is); base k > 0 of every per-base
+            binary conv gets its copy perturbed by ``base_noise`` (default
+            ``DEFAULT_BASE_NOISE``, ours) times the layer's std of Gaussian noise, so that the K
+            bases are not K identical copies (:func:`~mmbnn.models.utils.expand_to_bases`).
     """
     arch_settings = {
         20: (BinaryBasicBlock, (3, 3, 3)),  # the CIFAR ResNet-20 (use stem='cifar', width 16)
@@ -129,7 +224,7 @@ class GroupNetResNet(BaseModule):
                  num_bases: int = 5,
                  decomposition: str = 'group',
                  learn_scales: bool = True,
-                 soft_gate: bool = False,
+                 soft_gate: Union[bool, str] = False,
                  downsample: str = 'binary',
                  conv_cfg: dict = GROUPNET_CONV,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
@@ -146,6 +241,9 @@ class GroupNetResNet(BaseModule):
                  out_indices: Sequence[int] = (-1, ),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
+                 shared_downsample: bool = True,
+                 soft_gate_stage1: bool = True,
+                 scale_init: str = 'mean',
                  init_cfg=None):
         super().__init__(init_cfg)
         if depth not in self.arch_settings:
@@ -160,8 +258,16 @@ class GroupNetResNet(BaseModule):
                              f'got {downsample!r}')
         if stem not in ('imagenet', 'cifar', 'deep'):
             raise ValueError(f"stem must be 'imagenet', 'cifar' or 'deep', got {stem!r}")
+        soft_gate = check_soft_gate(soft_gate)
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f'scale_init must be one of {SCALE_INITS}, got '
+                             f'scale_init={scale_init!r}')
         if soft_gate and decomposition != 'group':
             raise ValueError("soft_gate needs decomposition='group'")
+        for name, value in (('shared_downsample', shared_downsample),
+                            ('soft_gate_stage1', soft_gate_stage1)):
+            if not isinstance(value, bool):
+                raise TypeError(f'{name} must be a bool, got {name}={value!r}')
         block, stage_blocks = self.arch_settings[depth]
         num_stages = len(stage_blocks)
         strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else tuple(strides)
@@ -193,6 +299,9 @@ class GroupNetResNet(BaseModule):
         # Group decomposition: blocks see K*C channels in K conv groups, and every block has an
         # aggregator. Layer decomposition: K-base convs, blocks see C channels.
         k = num_bases if decomposition == 'group' else 1
+        # one downsample for the K bases of a block (K > 1 bases as conv groups only)
+        self.shared_downsample = shared_downsample and k > 1
+        one_base_cfg = single_base(conv_cfg)
         if decomposition == 'layer':
             conv_cfg = dict(conv_cfg, type='mmbnn.MultiBaseBinaryConv2d', num_bases=num_bases,
                             learn_scales=learn_scales)
@@ -207,14 +316,19 @@ class GroupNetResNet(BaseModule):
                 stride = strides[i] if j == 0 else 1
                 ds = None
                 if stride != 1 or in_ch != out_ch:
-                    ds = self._make_downsample(downsample, in_ch * k, out_ch * k, stride, k,
-                                               conv_cfg, norm_cfg)
+                    ds = self._make_downsample(
+                        downsample, in_ch, out_ch, stride, k,
+                        one_base_cfg if self.shared_downsample else conv_cfg, norm_cfg,
+                        self.shared_downsample)
                 b = block(in_ch * k, out_ch * k, stride=stride, dilation=dilations[i], groups=k,
                           downsample=ds, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
                           order=order, base_dilations=base_dilations[i])
                 if decomposition == 'group' and num_bases > 1:
+                    # the network's first group has no previous bases to mix
+                    gated = soft_gate if (i > 0 or (j > 0 and soft_gate_stage1)) else None
                     b.aggregate = BaseAggregator(num_bases, learn_scales=learn_scales,
-                                                 soft_gate=soft_gate and i > 0)
+                                                 soft_gate=gated or False,
+                                                 scale_init=scale_init)
                 blocks.append(b)
                 in_ch = out_ch
             self.add_module(f'layer{i + 1}', GroupNetStage(*blocks))
@@ -222,7 +336,7 @@ class GroupNetResNet(BaseModule):
         self.feat_dim = in_ch
         if decomposition == 'group':  # the K bases are the convs' groups: run them per base
             for m in self.modules():  # where that is faster (BinaryConv2d.execution_bases)
-                if isinstance(m, BinaryConv2d):
+                if isinstance(m, BinaryConv2d) and getattr(m, 'num_bases', None) != 1:
                     m.execution_bases = num_bases
 
     @staticmethod
@@ -288,15 +402,23 @@ class GroupNetResNet(BaseModule):
         return self.maxpool(self.stem_act(self.bn1(x)))
 
     @staticmethod
-    def _make_downsample(kind, in_ch, out_ch, stride, groups, conv_cfg, norm_cfg):
+    def _make_downsample(kind: str, in_ch: int, out_ch: int, stride: int, k: int,
+                         conv_cfg: dict, norm_cfg: dict, shared: bool) -> nn.Sequential:
+        """``nn.Sequential(conv, norm)``: shared by the K bases, a conv C_in -> C_out (a binary
+        one marked ``num_bases = 1``: it holds one base); else K per-base downsamples, a conv
+        K*C_in -> K*C_out with K groups."""
+        groups = 1 if shared else k
+        cin, cout = (in_ch, out_ch) if shared else (in_ch * k, out_ch * k)
         if kind == 'binary':
-            conv = build_conv_layer(conv_cfg, in_ch, out_ch, 1, stride=stride, groups=groups,
+            conv = build_conv_layer(conv_cfg, cin, cout, 1, stride=stride, groups=groups,
                                     bias=False)
+            if shared:
+                conv.num_bases = 1
         elif kind == 'real':
-            conv = GroupedConv2d(in_ch, out_ch, 1, stride=stride, groups=groups, bias=False)
+            conv = RealDownsampleConv2d(cin, cout, 1, stride=stride, groups=groups, bias=False)
         else:
-            conv = PooledConv2d(in_ch, out_ch, stride, groups=groups)
-        return nn.Sequential(conv, build_norm_layer(norm_cfg, out_ch)[1])
+            conv = PooledConv2d(cin, cout, stride, groups=groups)
+        return nn.Sequential(conv, build_norm_layer(norm_cfg, cout)[1])
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.forward_stem(x)

@@ -20,7 +20,9 @@ class GroupNetStage(nn.Sequential):
         bases = block(inputs);  x, own = aggregate(bases), bases
 
     Where the K bases share their input (no gate, or no previous group), the block takes ``x``
-    once and runs its first conv as one dense conv (``num_shared_bases``). Blocks without an
+    once and runs its first conv as one dense conv (``num_shared_bases``), and its shared
+    downsample (if any) once; with a gate the block gets the K mixed inputs (K*C channels) and
+    runs its shared downsample on each. Blocks without an
     ``aggregate`` (K = 1, or the layer-wise decomposition whose convs sum their own bases) are
     plain residual blocks: ``x = block(x)``. Children are the blocks, ``0, 1, ...``, so state-dict
     keys are torchvision's (``layer1.0.conv1.weight``) and full-precision weights map onto them.

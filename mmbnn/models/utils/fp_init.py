@@ -7,6 +7,8 @@ from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
+from mmbnn.utils.checkpoint import check_checkpoint_fits
+
 __all__ = ['expand_to_bases', 'load_full_precision', 'fp_state_dict', 'DEFAULT_BASE_NOISE']
 
 #: Std of the noise added to base k > 0 of every copied conv weight, relative to the weight's std.
@@ -90,6 +92,9 @@ def load_full_precision(model: nn.Module, checkpoint: str, prefix: Optional[str]
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
     state, missing, unexpected = expand_to_bases(fp_state_dict(ckpt, prefix), model.state_dict(),
                                                  base_noise=base_noise)
+    check_checkpoint_fits(model, state, source=f'init_cfg Pretrained {checkpoint}',
+                          hint='It should be a full-precision ResNet of the same depth and width '
+                          '(torchvision or mmpretrain keys; give prefix= for other key prefixes).')
     model.load_state_dict(state, strict=False)
     real_missing = [k for k in missing if not k.endswith('num_batches_tracked')]
     print_log(f'Loaded full-precision weights from {checkpoint} into '
