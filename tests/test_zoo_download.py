@@ -9,6 +9,7 @@ import http.server
 import io
 import os
 import os.path as osp
+import shlex
 import socket
 import threading
 from collections import Counter
@@ -273,16 +274,57 @@ def test_unreachable_mirror(zoo, monkeypatch):
     assert f'127.0.0.1:{port}' in msg
 
 
-def test_changed_cache_file_is_refused(zoo):
-    path = download_checkpoint('tiny-good')
+def damage(path):
     with open(path, 'r+b') as f:
         f.seek(50)
         f.write(b'\x00\x01\x02')
-    with pytest.raises(ChecksumError, match='delete it'):
-        CheckpointLoader.load_checkpoint('mmbnn://tiny-good')
-    os.remove(path)  # as the message says: the next load fetches again
-    assert download_checkpoint('tiny-good') == path
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The SHA-256 of every file that the mmbnn:// loader hands to torch.load."""
+    import mmbnn.zoo.download as download
+    seen, real = [], download.safe_load
+
+    def spy(path, **kwargs):
+        with open(path, 'rb') as f:
+            seen.append(hashlib.sha256(f.read()).hexdigest())
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(download, 'safe_load', spy)
+    return seen
+
+
+def test_damaged_cache_file_is_fetched_again_not_loaded(zoo, loads):
+    path = download_checkpoint('tiny-good')
+    damage(path)
+    ckpt = CheckpointLoader.load_checkpoint('mmbnn://tiny-good')
+    assert loads == [SHA]  # only the verified bytes reached torch.load
+    assert ckpt['meta']['note'] == 'zoo test'
+    assert cached(zoo) == [MODELS['tiny-good'][0]]  # replaced in place, no temporary file left
     assert (zoo['cache'] / MODELS['tiny-good'][0]).read_bytes() == GOOD
+    if zoo['kind'] == 'http':
+        assert requests(zoo, 'tiny-good') == 2  # the first download and one more, not a loop
+
+
+def test_damaged_cache_file_without_its_source_is_refused(zoo, loads):
+    path = download_checkpoint('tiny-good')
+    damage(path)
+    damaged = open(path, 'rb').read()
+    os.remove(zoo['release'] / MODELS['tiny-good'][0])  # the source is gone (404 over http)
+    with pytest.raises(ChecksumError) as info:
+        CheckpointLoader.load_checkpoint('mmbnn://tiny-good')
+    msg = str(info.value)
+    assert path in msg and f'rm {shlex.quote(path)}' in msg and 'not loaded' in msg, msg
+    assert loads == []  # nothing was loaded
+    assert open(path, 'rb').read() == damaged and cached(zoo) == [MODELS['tiny-good'][0]]
+    if zoo['kind'] == 'http':
+        assert requests(zoo, 'tiny-good') == 2
+    # doing what the message says, once the source is back, loads the right file
+    os.remove(path)
+    (zoo['release'] / MODELS['tiny-good'][0]).write_bytes(GOOD)
+    assert CheckpointLoader.load_checkpoint('mmbnn://tiny-good')['meta']['note'] == 'zoo test'
+    assert loads == [SHA]
 
 
 def test_download_to_a_folder_shows_progress(zoo, tmp_path, capfd):

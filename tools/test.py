@@ -4,7 +4,9 @@
                          [--show] [--show-dir DIR] [--wait-time S] [--interval N]
                          [--cfg-options K=V ...] [--launcher {none,pytorch,slurm,mpi}]
 
-CHECKPOINT is a local file or ``mmbnn://MODEL-NAME`` (the model zoo). ``--show-dir DIR`` saves
+CHECKPOINT is a local file or ``mmbnn://MODEL-NAME`` (the model zoo); one that would leave most
+of the model uninitialised, or a zoo model trained with another architecture than CONFIG's, is
+refused (``mmbnn.CheckpointFitHook``) instead of evaluating random weights. ``--show-dir DIR`` saves
 every test image with its predictions (and ground truth) drawn by the toolbox's own
 visualization hook and visualizer to ``WORK_DIR/TIMESTAMP/DIR``; ``--show`` shows them in a
 window (where there is a display). The config needs ``default_hooks.visualization`` and a
@@ -21,7 +23,7 @@ from mmengine.runner import Runner
 
 import mmbnn  # noqa: F401  (registries; safe checkpoint loading; mmbnn:// checkpoints)
 from mmbnn.apis import enable_test_visualization, finish_test_visualization
-from mmbnn.utils import prepare_launcher
+from mmbnn.utils import prepare_checkpoint_hooks, prepare_launcher
 
 
 def parse_args(argv=None):
@@ -61,6 +63,7 @@ def main(argv=None):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     prepare_launcher(cfg, args.launcher)
+    prepare_checkpoint_hooks(cfg)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

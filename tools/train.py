@@ -7,6 +7,12 @@ The default scope (and so the toolbox) comes from the config's ``default_scope``
 ``--auto-scale-lr`` scales the learning rate by (GPUs x batch per GPU) / base batch size, as mmdet's
 tool does: mmengine's Runner does it when the config's ``auto_scale_lr`` holds ``enable=True`` and
 the ``base_batch_size`` the learning rate was set for.
+
+Checkpoints are written under a temporary name and renamed when complete
+(``mmbnn.AtomicCheckpointHook`` in place of mmengine's ``CheckpointHook``), so ``--resume`` after a
+run killed at any moment continues from its last complete checkpoint; ``load_from`` and
+``--resume`` refuse a checkpoint that would leave most of the model uninitialised, and an
+``mmbnn://NAME`` trained with another architecture (``mmbnn.CheckpointFitHook``).
 """
 import argparse
 import os
@@ -18,7 +24,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmbnn  # noqa: F401  (registries; safe checkpoint loading)
-from mmbnn.utils import prepare_launcher
+from mmbnn.utils import prepare_checkpoint_hooks, prepare_launcher
 
 
 def parse_args(argv=None):
@@ -51,6 +57,7 @@ def main(argv=None):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     prepare_launcher(cfg, args.launcher)
+    prepare_checkpoint_hooks(cfg)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -5,7 +5,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-__all__ = ['prepare_launcher']
+__all__ = ['prepare_launcher', 'prepare_checkpoint_hooks']
 
 
 def prepare_launcher(cfg: Config, launcher: str) -> None:
@@ -36,3 +36,32 @@ def prepare_launcher(cfg: Config, launcher: str) -> None:
     wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper
+
+
+#: mmengine's checkpoint hook as configs name it; :func:`prepare_checkpoint_hooks` replaces it.
+_PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
+
+
+def prepare_checkpoint_hooks(cfg: Config) -> None:
+    """Make the Runner save and load checkpoints as mmbnn's tools do (in place):
+
+    - ``default_hooks.checkpoint`` of type mmengine ``CheckpointHook`` becomes
+      ``mmbnn.AtomicCheckpointHook`` (same arguments): every checkpoint is written under a
+      temporary name and renamed when complete, ``last_checkpoint`` too, and old checkpoints are
+      removed only after the new one is in place, so a run killed while saving resumes from its
+      last complete checkpoint. A hook of another type (the user's own) is left alone.
+    - ``mmbnn.CheckpointFitHook`` is added to ``custom_hooks`` (once): ``load_from``, ``--resume``
+      and ``tools/test.py CONFIG CHECKPOINT`` refuse a checkpoint that would leave most of the
+      model uninitialised, and an ``mmbnn://NAME`` trained with another architecture.
+
+    Args:
+        cfg (Config): The config, changed in place.
+    """
+    hooks = cfg.get('default_hooks') or {}
+    checkpoint = hooks.get('checkpoint')
+    if checkpoint is not None and checkpoint.get('type') in _PLAIN_CHECKPOINT_HOOKS:
+        checkpoint['type'] = 'mmbnn.AtomicCheckpointHook'
+    custom = list(cfg.get('custom_hooks') or [])
+    if not any(str(h.get('type', '')).split('.')[-1] == 'CheckpointFitHook' for h in custom):
+        custom.append(dict(type='mmbnn.CheckpointFitHook'))
+    cfg.custom_hooks = custom

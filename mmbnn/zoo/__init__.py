@@ -5,6 +5,8 @@ Importing this package registers the ``mmbnn://`` scheme with mmengine's ``Check
 """
 from .download import (SCHEME, ChecksumError, DownloadError, download_checkpoint, hash_prefix,
                        load_from_mmbnn, sha256sum)
+from .architecture import (ArchitectureMismatchError, check_zoo_architecture,
+                           zoo_config_hint)
 from .index import (MODEL_INDEX_ENV, RELEASE_DIR, SHA256_KEY, ZOO_URL_ENV, ModelInfo,
                     find_model_index, get_model_info, load_model_index, resolve_weights_url,
                     zoo_base_url)
@@ -12,4 +14,5 @@ from .index import (MODEL_INDEX_ENV, RELEASE_DIR, SHA256_KEY, ZOO_URL_ENV, Model
 __all__ = ['SCHEME', 'ChecksumError', 'DownloadError', 'download_checkpoint', 'hash_prefix',
            'load_from_mmbnn', 'sha256sum', 'MODEL_INDEX_ENV', 'ZOO_URL_ENV', 'RELEASE_DIR',
            'SHA256_KEY', 'ModelInfo', 'find_model_index', 'get_model_info', 'load_model_index',
-           'resolve_weights_url', 'zoo_base_url']
+           'resolve_weights_url', 'zoo_base_url', 'ArchitectureMismatchError',
+           'check_zoo_architecture', 'zoo_config_hint']

@@ -18,20 +18,27 @@ check that the short hash in the file name (``name_YYYYMMDD-<8+ hex>.pth``) agre
 one before anything is fetched, errors that name the model, the file and the URL, and the hash
 of a cached file on every use.
 
-A cached file that no longer matches is refused (:class:`ChecksumError`) and left for the user
-to delete: mmbnn only ever moves verified files into the cache, so a mismatch means that
-something else wrote or damaged it.
+A cached file that no longer matches (mmbnn only ever moves verified files into the cache, so
+something else wrote or damaged it) is never loaded: it is fetched again once, verified, and
+replaces the damaged file; if the source cannot be reached, or gives the wrong bytes too, it is
+refused (:class:`ChecksumError`) with its path and the command that removes it.
+
+In a distributed run rank 0 fetches first while the other ranks wait for its outcome (a
+broadcast, where a barrier would leave them waiting forever if rank 0 failed); when rank 0
+fails, every rank raises its error.
 """
 import hashlib
 import http.client
+import logging
 import os
 import os.path as osp
 import re
+import shlex
 import urllib.error
 from typing import Optional
 
 import torch
-from mmengine.dist import barrier, get_dist_info
+from mmengine.dist import broadcast_object_list, get_dist_info
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
@@ -139,7 +146,9 @@ def download_checkpoint(name: str, index: Optional[str] = None, hub_dir: Optiona
 
     Raises:
         KeyError: Unknown model (the message gives close names), or no Weights.
-        ChecksumError: The index is inconsistent, or the fetched or cached file does not match.
+        ChecksumError: The index is inconsistent, the fetched file does not match, or a cached
+            file that does not match could not be fetched again (the message gives its path and
+            the command that removes it). Nothing unverified is ever returned.
         DownloadError: The file is missing or the server unreachable. Nothing is cached.
     """
     info = _checked_info(name, index)
@@ -151,28 +160,62 @@ def download_checkpoint(name: str, index: Optional[str] = None, hub_dir: Optiona
     if not osp.isfile(dst):
         print_log(f'Downloading {name} from {url} to {dst}', logger='current')
         _fetch(info, url, dst, progress)
+        return _verified(info, dst)
     actual = sha256sum(dst)
+    if actual == info.sha256:
+        return dst
+    damaged = (f'model {name!r}: the cached file {dst} has SHA-256 {actual}, expected '
+               f'{info.sha256} (Metadata[{SHA256_KEY!r}] in {info.metafile}); mmbnn only caches '
+               f'verified downloads, so something else changed or wrote it')
+    print_log(f'{damaged}. Not loading it; fetching it again from {url}', logger='current',
+              level=logging.WARNING)
+    try:
+        _fetch(info, url, dst, progress)  # verified before it replaces the damaged file
+    except DownloadError as e:
+        raise ChecksumError(
+            f'{damaged}. It was not loaded, and fetching it again failed: {e}. Remove it '
+            f'(rm {shlex.quote(dst)}) and load the model again where {url} can be '
+            f'reached') from e
+    return _verified(info, dst)
+
+
+def _verified(info: ModelInfo, path: str) -> str:
+    """``path`` after checking its bytes once more (what is loaded is what was verified)."""
+    actual = sha256sum(path)
     if actual != info.sha256:
         raise ChecksumError(
-            f'model {name!r}: the cached file {dst} has SHA-256 {actual}, expected '
-            f'{info.sha256} (Metadata[{SHA256_KEY!r}] in {info.metafile}). mmbnn only caches '
-            f'verified downloads, so the file was changed or written by something else; delete '
-            f'it to download it again')
-    return dst
+            f'model {info.name!r}: {path} has SHA-256 {actual} right after a verified download, '
+            f'expected {info.sha256}; something else writes to it. Remove it (rm '
+            f'{shlex.quote(path)}) and load the model again')
+    return path
 
 
 @CheckpointLoader.register_scheme(prefixes=SCHEME)
 def load_from_mmbnn(filename: str, map_location=None):
     """mmengine loader for ``mmbnn://<model-name>``: a verified download
-    (:func:`download_checkpoint`, rank 0 first in a distributed run), then
+    (:func:`download_checkpoint`; in a distributed run rank 0 first, the others after hearing
+    its outcome, and all of them raise if it failed), then
     :func:`mmbnn.utils.safe_load` with ``map_location``; a packed 1-bit file as an ordinary
     state dict (:func:`~mmbnn.deploy.packing.as_loadable_checkpoint`)."""
     name = filename[len(SCHEME):]
     rank, world_size = get_dist_info()
-    if rank == 0:
+    if world_size == 1:
         path = download_checkpoint(name)
-    if world_size > 1:
-        barrier()
+    else:
+        path, error = None, None
+        if rank == 0:
+            try:
+                path = download_checkpoint(name)
+            except Exception as e:  # every rank must hear of it, whatever it is
+                error = e
+        # In place of a barrier: the others wait for rank 0's outcome, failure included.
+        outcome = [None if error is None else f'{type(error).__name__}: {error}']
+        broadcast_object_list(outcome, src=0)
+        if error is not None:
+            raise error
+        if outcome[0] is not None:
+            raise DownloadError(f'rank {rank}: rank 0 could not fetch {filename}, so this rank '
+                                f'stops too: {outcome[0]}')
         if rank > 0:
             path = download_checkpoint(name)
     return as_loadable_checkpoint(safe_load(path, map_location=map_location))

@@ -17,8 +17,9 @@ list):
    prepared the way the zoo tests prepare it);
 5. with ``results_json`` (an :mod:`mmbnn.analysis.experiment` result): finds the run of this
    checkpoint, refuses runs whose ``cfg_options`` change the model (the config would not
-   describe it), and requires the re-measured result to equal the run's when the run was
-   evaluated on the config's own evaluation split;
+   describe it), and requires the re-measured result to agree with the run's, within the
+   metric's tolerance (:data:`mmbnn.zoo.evaluate.METRICS`), when the run was evaluated on the
+   config's own evaluation split;
 6. moves the file into the release folder (replacing the model's earlier files), and writes
    ``Weights`` (the file name, relative to the zoo base URL), ``Metadata: Weights SHA256`` and
    ``Results`` (metric, data set, split, number of images) into the model's metafile entry,
@@ -35,7 +36,6 @@ import os.path as osp
 import re
 import tempfile
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
@@ -49,6 +49,7 @@ from mmengine.runner.checkpoint import load_state_dict
 from mmbnn.analysis.experiment import load_results
 from mmbnn.analysis.metafile import (add_metafile_to_index, read_metafile, set_model_entry)
 from mmbnn.deploy.packing import as_loadable_checkpoint, binary_layers, pack_model
+from mmbnn.utils import strip_module_prefix
 from .evaluate import (EVAL_DATA, METRICS, evaluate, load_tool, recorded_metrics, reproduces,
                        results_from_metrics, split_name)
 from .index import (MODEL_INDEX_ENV, RELEASE_DIR, SHA256_KEY, ZOO_URL_ENV, find_model_index,
@@ -189,8 +190,7 @@ def _load_trained(cfg: Config, checkpoint: str):
     init_default_scope(cfg.get('default_scope', 'mmbnn'))
     model = MODELS.build(cfg.model)
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
-    state = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state.items())
+    state = strip_module_prefix(ckpt)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -11,7 +11,6 @@ bit, in eval mode.
 """
 import argparse
 import os
-import re
 
 import torch
 from mmengine.config import Config, DictAction
@@ -21,6 +20,7 @@ from mmengine.runner import CheckpointLoader
 import mmbnn  # noqa: F401  (registries; safe checkpoint loading)
 import mmbnn.zoo  # noqa: F401  (the mmbnn:// checkpoint scheme)
 from mmbnn.deploy import pack_model
+from mmbnn.utils import strip_module_prefix
 
 
 def build_model(cfg: Config, checkpoint: str):
@@ -29,9 +29,7 @@ def build_model(cfg: Config, checkpoint: str):
     init_default_scope(cfg.get('default_scope', 'mmbnn'))
     model = MODELS.build(cfg.model)
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(strip_module_prefix(ckpt), strict=True)
     return model, ckpt.get('meta') or {}
 
 

@@ -12,7 +12,8 @@ metafile entry: ``Weights`` (relative to the zoo base URL), ``Metadata: Weights 
 ``Results`` (metric, data set, split, images). The result is measured, never typed: the file is
 evaluated as a user would, ``tools/test.py CONFIG mmbnn://NAME`` (single-threaded), and with
 ``--results-json`` (an experiment result, e.g. from ``tools/analysis/compare_digits.py
---work-dir DIR --json FILE``) it must equal the run that trained CHECKPOINT. A config the index
+--work-dir DIR --json FILE``) it must agree with the run that trained CHECKPOINT within the
+metric's tolerance (``python tools/misc/zoo.py verify`` checks the same). A config the index
 does not list gets an entry (``--dataset`` names its data; the summary's counts are added) and,
 if needed, a metafile listed in ``model-index.yml``. See :mod:`mmbnn.zoo.publish`.
 """
