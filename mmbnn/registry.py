@@ -13,10 +13,13 @@ from typing import Dict, List, Sequence
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import Registry
 
 __all__ = ['MODELS', 'HOOKS', 'DATASETS', 'ROOT_MODELS', 'build_from_mmbnn', 'build_with_channels',
-           'TOOLBOX_EXTRAS', 'SKIPPED_MODULES', 'toolbox_available', 'import_for_toolbox']
+           'TOOLBOX_EXTRAS', 'SKIPPED_MODULES', 'toolbox_available', 'import_for_toolbox',
+           'OPTIMIZERS', 'OPTIM_WRAPPER_CONSTRUCTORS']
 
 #: mmengine's root model registry. Binary conv and linear layers are registered here as well,
 #: as mmcv registers its own conv layers, so that a plain ``conv_cfg=dict(type='BinaryConv2d')``
@@ -118,6 +121,15 @@ HOOKS = _Registry(
 
 DATASETS = _Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmbnn', locations=['mmbnn.datasets'])
+
+#: Optimizers (``type='mmbnn.Bop'``) and optimizer wrapper constructors
+#: (``constructor='mmbnn.BinaryOptimWrapperConstructor'``).
+OPTIMIZERS = _Registry(
+    'optimizer', parent=MMENGINE_OPTIMIZERS, scope='mmbnn', locations=['mmbnn.engine'])
+
+OPTIM_WRAPPER_CONSTRUCTORS = _Registry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope='mmbnn',
+    locations=['mmbnn.engine'])
 
 
 def build_from_mmbnn(cfg, registry: Registry = MODELS, **default_args):

@@ -3,5 +3,7 @@
 _base_ = ['../_base_/models/groupnet-r18.py', './_base_mnist.py']
 
 model = dict(
-    backbone=dict(num_bases=5, stem='cifar', stem_channels=16, base_channels=16),
+    # per-base downsamples, as the digits models (../digits/groupnet-r18-w16-5b_1xb64_digits.py)
+    backbone=dict(num_bases=5, stem='cifar', stem_channels=16, base_channels=16,
+                  shared_downsample=False),
     head=dict(num_classes=10, in_channels=128, topk=(1, )))

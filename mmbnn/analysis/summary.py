@@ -13,11 +13,17 @@ Conventions (Bi-Real Net, Real-to-Binary, ReActNet; larq's ``larq.models.summary
 - **Memory** counts the parameters at the bits they are stored with: a binary layer's ``weight``
   at its ``weight_bits``, every other parameter (biases, norm affine parameters, learned scales and
   thresholds of binarizers) at 32 bits. Buffers (BN running statistics) and scales that a weight
-  binarizer computes from the weights (XNOR's mean |w|) are not parameters and are left out, as in
-  larq. 1 kB = 1024 bytes (larq's convention, so that sizes compare with larq-zoo's).
+  binarizer computes from the weights (XNOR's mean |w|) are not parameters and are left out (larq
+  leaves the computed scales out too, but counts BN statistics: see below). 1 kB = 1024 bytes
+  (larq's convention).
 
 Bit widths come from the modules' metadata: ``input_bits`` and ``weight_bits`` of mmbnn's binary
 layers (32 on every other module).
+
+Against larq-zoo's published figures: larq counts the Keras weights, so a BN layer's running mean
+and variance too (2 values per channel since larq 0.10, all 4 BN vectors in larq-zoo's 2019
+docstrings), and quotes sizes in MB = 2^20 bytes; :func:`mmbnn.analysis.larq_counts` gives a
+summary's totals in those conventions (``tools/analysis/summary.py --larq [larq|keras]``).
 """
 import math
 from collections import Counter

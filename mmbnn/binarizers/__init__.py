@@ -1,9 +1,12 @@
 from .activation import (ApproxSign, DoReFaActivation, EDEScheduleMixin, EDESign, FPProxy,
                          IdentitySTESign, RSign, STESign, SwishSign)
+from .bireal_weight import BiRealWeight
 from .base_shift import BaseShiftProxy, BaseShiftSign, default_base_shifts
 from .base import (FULL_PRECISION_BITS, ActivationBinarizer, BaseBinarizer, WeightBinarizer,
                    build_binarizer)
+from .fda import FDASign, FDAWeight
 from .packed import PackedBinaryWeight
+from .recu import ReCUSign, ReCUWeight
 from .sparse import PrunedSignWeight, SparseBinaryWeight, SparseWeightBinarizer
 from .weight import (DoReFaWeight, IRNetWeight, LayerScaleWeight, LearnedScaleWeight, SignWeight,
                      XNORWeight)
@@ -15,4 +18,5 @@ __all__ = ['BaseBinarizer', 'ActivationBinarizer', 'WeightBinarizer', 'build_bin
            'DoReFaActivation', 'FPProxy',
            'SignWeight', 'XNORWeight', 'LayerScaleWeight', 'IRNetWeight', 'LearnedScaleWeight',
            'DoReFaWeight', 'PackedBinaryWeight', 'SparseBinaryWeight', 'PrunedSignWeight',
-           'SparseWeightBinarizer']
+           'SparseWeightBinarizer', 'ReCUWeight', 'ReCUSign', 'FDASign', 'FDAWeight',
+           'BiRealWeight']

@@ -39,6 +39,26 @@ EXPERIMENT = Experiment(
             'Group-Net ResNet-18, K=3, per-base thresholds'),
         Row('groupnet-k5-shift', 'digits/groupnet-r18-w16-5b-shift_1xb64_digits.py',
             'Group-Net ResNet-18, K=5, per-base thresholds'),
+        # issue 26: the architectures users compare against, at a quarter of their width
+        Row('reactnet-a', 'digits/reactnet-a-w8_1xb64_digits.py', 'ReActNet-A (1/4 width)'),
+        Row('quicknet-small', 'digits/quicknet-small-w8_1xb64_digits.py',
+            'QuickNetSmall (1/4 width)'),
+        Row('quicknet', 'digits/quicknet-w16_1xb64_digits.py', 'QuickNet (1/4 width)'),
+        Row('quicknet-large', 'digits/quicknet-large-w16_1xb64_digits.py',
+            'QuickNetLarge (1/4 width)'),
+        Row('resnet-e18', 'digits/binary-resnet-e18-w16_1xb64_digits.py',
+            'BinaryResNetE18 (1/4 width)'),
+        Row('alexnet', 'digits/binary-alexnet-w16_1xb64_digits.py', 'BinaryAlexNet (1/4 width)'),
+        Row('r2b', 'digits/r2b-w16_1xb64_digits.py', 'Real-to-Binary Net (1/4 width)'),
+        Row('densenet28', 'digits/binary-densenet28-w16_1xb64_digits.py',
+            'BinaryDenseNet28 (1/4 width)'),
+        Row('densenet37', 'digits/binary-densenet37-w16_1xb64_digits.py',
+            'BinaryDenseNet37 (1/4 width)'),
+        Row('densenet37-dilated', 'digits/binary-densenet37-dilated-w16_1xb64_digits.py',
+            'BinaryDenseNet37Dilated (1/4 width)'),
+        Row('densenet45', 'digits/binary-densenet45-w16_1xb64_digits.py',
+            'BinaryDenseNet45 (1/4 width)'),
+        Row('meliusnet22', 'digits/meliusnet22-w16_1xb64_digits.py', 'MeliusNet22 (1/4 width)'),
     ])
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """Binary and real operations, parameters, memory and compression of a model, layer by layer.
 
     python tools/analysis/summary.py CONFIG [--shape H W] [--json [FILE]] [--cfg-options K=V ...]
+                                     [--larq [{larq,keras}]]
                                      [--update-metafile METAFILE --model-name NAME]
 
 Works on mmpretrain classifiers, mmdet detectors and mmseg segmentors alike (the toolbox comes
@@ -11,6 +12,10 @@ config's test pipeline (mmpretrain's crop size, mmdet's and mmseg's ``Resize`` s
 (mmseg's pad size), else 224 x 224.
 
 ``--json`` prints the summary as JSON instead of the tables (``--json FILE`` writes it to FILE).
+``--larq [CONVENTION]`` adds the totals in larq's conventions, to compare with larq-zoo's figures
+(BN moving statistics counted, MB = 2^20 bytes; :mod:`mmbnn.analysis.larq_counts`): ``larq``
+(larq >= 0.10, 2 values per BN channel, the default) or ``keras`` (every BN variable, larq-zoo's
+2019 docstrings); with ``--json`` they go under the key ``larq``.
 ``--update-metafile METAFILE --model-name NAME`` writes FLOPs, BOPs, OPs and Parameters into that
 model's ``Metadata`` in an OpenMMLab ``metafile.yml``, keeping the rest of the file.
 """
@@ -23,7 +28,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 import mmbnn  # noqa: F401  (registries; safe checkpoint loading)
-from mmbnn.analysis import format_summary, summarize, update_metafile
+from mmbnn.analysis import format_summary, larq_counts, summarize, update_metafile
 
 DEFAULT_SHAPE = (224, 224)
 # Pipelines searched for the input size, in this order.
@@ -41,6 +46,10 @@ def parse_args(argv=None):
                         help='print the summary as JSON (or write it to FILE)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, as key=value pairs')
+    parser.add_argument('--larq', nargs='?', const='larq', choices=('larq', 'keras'),
+                        help='also give parameters, size (MB = 2^20 bytes) and MACs in larq\'s '
+                        'convention: larq (>= 0.10, BN = 2 values per channel; default) or keras '
+                        '(every BN variable, as larq-zoo\'s 2019 figures)')
     parser.add_argument('--update-metafile', metavar='METAFILE',
                         help='write FLOPs, BOPs, OPs and Parameters into this metafile.yml')
     parser.add_argument('--model-name', help='the model\'s Name in --update-metafile')
@@ -115,6 +124,17 @@ def build_model(cfg: Config):
     return MODELS.build(cfg.model)
 
 
+def format_larq(counts) -> str:
+    """The larq-convention totals as lines of text."""
+    by_bits = ', '.join(f'{b}-bit {n:,}' for b, n in counts.params_by_bits.items())
+    macs = ', '.join(f'{b}-bit {n:,}' for b, n in counts.macs_by_precision.items())
+    return (f'larq convention ({counts.convention!r}; BN values counted: {counts.bn_values:,})\n'
+            f'  Parameters  {counts.params:,}  ({by_bits})\n'
+            f'  Model size  {counts.size_mb:.2f} MB (2^20 bytes)\n'
+            f'  MACs        {counts.macs:,}  ({macs}; binarized '
+            f'{100 * counts.binary_mac_share:.2f} %)\n')
+
+
 def main(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -133,10 +153,16 @@ def main(argv: Optional[Sequence[str]] = None):
     model = build_model(cfg)
     summary = summarize(model, shape)
 
+    larq = None if args.larq is None else larq_counts(model, summary, convention=args.larq)
     if args.json is None:
         print(format_summary(summary))
+        if larq is not None:
+            print(format_larq(larq))
     else:
-        text = json.dumps(summary.to_dict(), indent=2)
+        data = summary.to_dict()
+        if larq is not None:
+            data['larq'] = larq.to_dict()
+        text = json.dumps(data, indent=2)
         if args.json == '-':
             print(text)
         else:

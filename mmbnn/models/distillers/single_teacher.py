@@ -46,7 +46,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader
 
 from mmbnn.registry import MODELS, ROOT_MODELS, build_from_mmbnn
-from mmbnn.utils import config_path
+from mmbnn.utils import config_path, strip_module_prefix
 from .dense_targets import fcos_positive_masks
 from .recorder import OutputRecorder, _flatten
 
@@ -258,9 +258,7 @@ class SingleTeacherDistiller(BaseModel):
                 f'teacher checkpoint {checkpoint!r} not found: train the teacher first '
                 f'(python tools/train.py {spec["config"]}) or set model.teacher.checkpoint')
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
+        state = strip_module_prefix(ckpt)
         try:
             teacher.load_state_dict(state, strict=True)
         except RuntimeError as e:

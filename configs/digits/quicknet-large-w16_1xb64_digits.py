@@ -1,0 +1,8 @@
+# QuickNetLarge at a quarter of its width (stages of 16 / 32 / 64 / 128 channels, 6 / 8 / 12 / 6
+# blocks) on the digits: ../_base_/models/quicknet.py with a stride-1 stem (8x8 images).
+_base_ = ['../_base_/models/quicknet.py', './_base_digits.py']
+
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, blocks=(6, 8, 12, 6), channels=(16, 32, 64, 128)),
+                  stem_strides=(1, 1)),
+    head=dict(num_classes=10, in_channels=128, topk=(1, )))
