@@ -416,8 +416,10 @@ def _normalization(model: nn.Module) -> Optional[Tuple[torch.Tensor, torch.Tenso
     pre = getattr(model, 'data_preprocessor', None)
     if pre is None or not getattr(pre, '_enable_normalize', False):
         return None
-    return (pre.mean.detach().reshape(-1).float(), pre.std.detach().reshape(-1).float(),
-            bool(getattr(pre, '_channel_conversion', False)))
+    mean = pre.mean.detach().reshape(-1).float()
+    # mmpretrain's ClsDataPreprocessor: to_rgb; mmengine's ImgDataPreprocessor: _channel_conversion
+    flip = bool(getattr(pre, 'to_rgb', False) or getattr(pre, '_channel_conversion', False))
+    return mean, pre.std.detach().reshape(-1).float(), flip and mean.numel() == 3
 
 
 def describe(model: nn.Module, input_shape=(1, 3, 224, 224), normalize: bool = True,
@@ -472,15 +474,13 @@ def describe(model: nn.Module, input_shape=(1, 3, 224, 224), normalize: bool = T
 
 
 def model_inputs(model: nn.Module, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """What ``model(..., mode='tensor')`` takes for the raw images ``x`` the graph takes: the
-    data preprocessor's normalization applied (as in :func:`describe`)."""
-    norm = _normalization(model) if normalize else None
-    if norm is None:
+    """What ``model(..., mode='tensor')`` takes for the raw images ``x`` the graph takes: ``x``
+    through the model's own data preprocessor (its normalization and BGR -> RGB flip, as the
+    graph has them with ``normalize``), or ``x`` itself."""
+    if not normalize or _normalization(model) is None:
         return x
-    mean, std, flip = norm
-    if flip:
-        x = x.flip(1)
-    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+    with torch.no_grad():
+        return model.data_preprocessor(dict(inputs=list(x)), False)['inputs']
 
 
 def model_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """``export_lce(model, 'model.tflite')``: describe the model here, build and convert it in LCE's
 environment, and (optionally) run LCE's interpreter on given inputs."""
+import json
 import os
 import os.path as osp
 import re
@@ -14,7 +15,7 @@ from .describe import describe
 from .env import run_json
 from .graph import graph_prefix, save_graph
 
-__all__ = ['export_lce', 'load_model', 'KERAS_BUILDER']
+__all__ = ['export_lce', 'export_lce_many', 'load_model', 'KERAS_BUILDER']
 
 #: The script run in the LCE environment (it imports no torch and no mmbnn).
 KERAS_BUILDER = osp.join(osp.dirname(osp.abspath(__file__)), 'keras_builder.py')
@@ -61,8 +62,7 @@ def export_lce(model: nn.Module, out: str, input_shape: Sequence[int] = (1, 3, 2
 
     Writes the neutral graph next to ``out`` (``OUT.json`` + ``OUT.npz``, ``OUT`` being ``out``
     without ``.tflite``), then runs :mod:`.keras_builder` in the LCE environment, which rebuilds it
-    with larq, converts it with ``larq_compute_engine.convert_keras_model(target='arm')`` and
-    writes ``out``.
+    with larq, converts it with Larq Compute Engine's converter (target arm) and writes ``out``.
 
     Args:
         model (nn.Module): The trained model.
@@ -89,25 +89,58 @@ def export_lce(model: nn.Module, out: str, input_shape: Sequence[int] = (1, 3, 2
         LceEnvMissing: The LCE environment does not exist (the message says how to create it).
         RuntimeError: The LCE side failed (its log's tail).
     """
-    graph, arrays = describe(model, input_shape, normalize=normalize)
-    prefix = graph_prefix(out)
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    files = save_graph(graph, arrays, prefix)
-    args = [prefix, out, '--groups', groups, '--threads', str(num_threads)]
-    with tempfile.TemporaryDirectory(prefix='mmbnn_lce_in_') as tmp:
-        if inputs is not None:
-            path = osp.join(tmp, 'inputs.npy')
-            np.save(path, inputs.detach().cpu().float().numpy())
-            args += ['--inputs', path, '--settings', *settings]
-        result = run_json(KERAS_BUILDER, args, timeout=timeout)
-    if 'error' in result:
-        from .describe import NotExportable
-        raise NotExportable(result['error'])
-    result['graph'] = graph['summary']
-    result['binary_layers'] = graph['summary']['model_binary_layers']
-    result['graph_files'] = list(files)
-    if inputs is not None:
-        with np.load(result['outputs']) as z:
-            result['lce_outputs'] = {k: z[k] for k in z.files}
-        os.remove(result.pop('outputs'))
+    item = dict(model=model, out=out, input_shape=input_shape, normalize=normalize,
+                inputs=inputs)
+    result = export_lce_many([item], settings, num_threads, groups, timeout, strict=True)[0]
     return result
+
+
+def export_lce_many(items: Sequence[dict], settings: Sequence[str] = ('default', ),
+                    num_threads: int = 1, groups: str = 'split',
+                    timeout: Optional[float] = None, strict: bool = False) -> list:
+    """:func:`export_lce` for several models in ONE process of the LCE environment (TensorFlow
+    is imported once). ``items``: dicts of :func:`export_lce`'s ``model``, ``out``,
+    ``input_shape``, ``normalize``, ``inputs``. Without ``strict`` a model that cannot be
+    exported gets ``{'error': reason}`` instead of raising."""
+    from .describe import NotExportable
+    results, jobs = [None] * len(items), []
+    with tempfile.TemporaryDirectory(prefix='mmbnn_lce_in_') as tmp:
+        for i, item in enumerate(items):
+            try:
+                graph, arrays = describe(item['model'], item.get('input_shape', (1, 3, 224, 224)),
+                                         normalize=item.get('normalize', True))
+            except NotExportable as e:
+                if strict:
+                    raise
+                results[i] = dict(error=str(e))
+                continue
+            out = item['out']
+            os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+            files = save_graph(graph, arrays, graph_prefix(out))
+            job = dict(prefix=graph_prefix(out), out=out)
+            if item.get('inputs') is not None:
+                job['inputs'] = osp.join(tmp, f'inputs{i}.npy')
+                np.save(job['inputs'], item['inputs'].detach().cpu().float().numpy())
+            results[i] = dict(graph=graph['summary'],
+                              binary_layers=graph['summary']['model_binary_layers'],
+                              graph_files=list(files))
+            jobs.append((i, job))
+        if jobs:
+            path = osp.join(tmp, 'jobs.json')
+            with open(path, 'w') as f:
+                json.dump([job for _, job in jobs], f)
+            args = ['--jobs', path, '--groups', groups, '--threads', str(num_threads),
+                    '--settings', *settings]
+            done = run_json(KERAS_BUILDER, args, timeout=timeout)['jobs']
+            for (i, _), res in zip(jobs, done):
+                if 'error' in res:
+                    if strict:
+                        raise NotExportable(res['error'])
+                    results[i] = dict(error=res['error'])
+                    continue
+                if 'outputs' in res:
+                    with np.load(res['outputs']) as z:
+                        res['lce_outputs'] = {k: z[k] for k in z.files}
+                    os.remove(res.pop('outputs'))
+                results[i].update(res)
+    return results

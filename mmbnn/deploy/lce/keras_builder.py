@@ -6,12 +6,16 @@ imports only NumPy at module level and TensorFlow inside its functions, and neve
 Run it as a script with that environment's python::
 
     python mmbnn/deploy/lce/keras_builder.py PREFIX OUT.tflite [--inputs X.npy]
-        [--settings default indirect_bgemm ...] [--groups split|native]
+        [--settings default indirect_bgemm ...] [--groups split|native] [--via function|keras]
+    python mmbnn/deploy/lce/keras_builder.py --jobs JOBS.json [options]
 
 PREFIX.json / PREFIX.npz is the graph (:mod:`mmbnn.deploy.lce.graph`); X.npy (N, C, H, W) are
 inputs to run through LCE's interpreter, whose outputs are written to ``OUT.outputs.npz`` (one
 array per interpreter setting). The JSON result (op counts, file size, the output files) goes to
-the file named by ``$MMBNN_LCE_JSON``, else to stdout.
+the file named by ``$MMBNN_LCE_JSON``, else to stdout. Conversion (:func:`convert`) is LCE's
+converter, target arm; by default on a SavedModel of the Keras model's serving function, which
+gives the ops and outputs of ``larq_compute_engine.convert_keras_model`` (``--via keras``)
+without its per-layer serialization (seconds instead of minutes for a ResNet-18).
 
 How each op is rebuilt (tensors are NHWC here):
 
@@ -23,12 +27,17 @@ How each op is rebuilt (tensors are NHWC here):
   and zero-padding); elsewhere (stride 2 on an even input: ``'same'`` pads the bottom/right
   only, torch both sides) an explicit float zero pad before the sign gives +1 padding
   (sign(0) = +1). Zero padding that LCE cannot run natively (those strides, and inputs smaller
-  than the kernel, where LCE 0.16's optimised kernels get zero padding wrong) is +1 padding
-  minus a constant: what the padded +1s add to each output (:func:`_padding_correction`). Groups: LCE's grouped bconv needs a multiple of 32 input channels per
-  group and runs on the indirect BGEMM kernel only; ``--groups split`` (default) makes one
-  bconv per group on channel slices, which every kernel runs (``--groups native``: LCE's).
+  than the dilated kernel, where LCE 0.16's optimised kernels get zero padding wrong: its
+  reference kernel is right) is +1 padding minus a constant, what the padded +1s add to each
+  output (:func:`_padding_correction`), subtracted in a way LCE's converter does not fold into
+  the bconv's per-channel bias (it folds any constant there without checking its shape).
+  Groups: LCE's grouped bconv needs a multiple of 32 input channels per group and runs on the
+  indirect BGEMM kernel only; ``--groups split`` (default) makes one bconv per group on channel
+  slices, which every kernel runs (``--groups native``: LCE's grouped bconv).
 - ``conv2d`` (float): ``Conv2D`` (one per group), torch's padding as ``'same'`` or an explicit
-  ``ZeroPadding2D``; ``maxpool2d``: an explicit ``-inf`` pad where ``'same'`` differs.
+  ``ZeroPadding2D`` (kept apart from the conv: TF 2.16's converter otherwise folds it into the
+  conv as ``'same'`` padding, wrongly where ``'same'`` pads otherwise, as for ResNet's 7x7
+  stride-2 stem at 224x224); ``maxpool2d``: an explicit ``-inf`` pad where ``'same'`` differs.
 - BN as ``BatchNormalization``; ``prelu`` as ``PReLU``; ``tile``/``aggregate``/``gate_mix`` as
   channel concatenations, slices and constant multiplies.
 """
@@ -39,7 +48,7 @@ import sys
 
 import numpy as np
 
-__all__ = ['build_keras', 'convert', 'count_ops', 'run_interpreter', 'emit_json',
+__all__ = ['build_keras', 'convert', 'count_ops', 'run_interpreter', 'export_job', 'emit_json',
            'INTERPRETER_SETTINGS']
 
 #: Interpreter settings by name: keyword arguments of ``larq_compute_engine.testing.Interpreter``.
@@ -141,7 +150,15 @@ class _Builder:
 
     # -- helpers on NHWC tensors ------------------------------------------------------------
     def const_op(self, x, fn, node, suffix):
+        """``fn`` (TF ops on ``x``, a tensor or a list) as a Keras ``Lambda`` layer."""
+        # plain TF ops: autograph would parse and transform every lambda's source (minutes)
+        fn = self.tf.autograph.experimental.do_not_convert(fn)
         return self.keras.layers.Lambda(fn, name=self.lname(node, suffix))(x)
+
+    def runtime_zero(self, x, node):
+        """A (1, 1, 1, 1) zero computed from ``x`` at run time: added to a tensor, it keeps
+        TensorFlow's and LCE's converters from folding constants or pads across that point."""
+        return self.const_op(x, lambda t: t[:1, :1, :1, :1] * 0.0, node, '_zero')
 
     def slice_channels(self, x, start, stop, node):
         return self.const_op(x, lambda t: t[..., start:stop], node, '_slice')
@@ -192,7 +209,12 @@ class _Builder:
         if _same_matches(hw, (kh, kw), a['stride'], a['padding'], a['dilation']):
             padding = 'same' if any(a['padding']) else 'valid'
         else:
+            # TF 2.16's converter folds an explicit pad into the next CONV_2D as 'same' padding
+            # even where 'same' pads otherwise (stride 2 on an even input: wrong outputs); a
+            # run-time zero added in between keeps the pad where it is
+            zero = self.runtime_zero(x, node)
             x, padding = self._padded(node, x, a['padding']), 'valid'
+            x = self.const_op([x, zero], lambda ts: ts[0] + ts[1], node, '_keep_pad')
         og = w.shape[0] // groups
 
         def make(xg, g):
@@ -264,9 +286,8 @@ class _Builder:
             # without checking the shape; a constant made at run time (0 * one input value)
             # is not folded
             corr = self.tf.constant((correct * scale)[None].astype('float32'))
-            zero = self.const_op(source, lambda t: t[:, :1, :1, :1] * 0.0, node, '_zero')
-            y = self.keras.layers.Lambda(lambda ts: ts[0] - (ts[1] + corr),
-                                         name=self.lname(node, '_zero_pad'))([y, zero])
+            zero = self.runtime_zero(source, node)
+            y = self.const_op([y, zero], lambda ts: ts[0] - (ts[1] + corr), node, '_zero_pad')
         if bias is not None:
             y = self.per_channel(y, bias, node, 'add')
         return y
@@ -393,13 +414,45 @@ class _Builder:
 
 def build_keras(graph: dict, arrays: dict, groups: str = 'split'):
     """The graph as a Keras (``tf_keras``) model with larq layers, weights loaded."""
-    return _Builder(graph, arrays, groups).build()
+    _tf()
+    from tensorflow.python.autograph.core import ag_ctx
+    # the layers' calls are straight-line TF code: without autograph's source transformations
+    # a ResNet-18 graph builds in seconds instead of minutes (TF 2.16's internal switch)
+    with ag_ctx.ControlStatusCtx(status=ag_ctx.Status.DISABLED):
+        return _Builder(graph, arrays, groups).build()
 
 
-def convert(keras_model) -> bytes:
-    """``larq_compute_engine.convert_keras_model(model, target='arm')``."""
+def convert(keras_model, via: str = 'function') -> bytes:
+    """The model converted by Larq Compute Engine (target arm).
+
+    ``via='keras'``: ``larq_compute_engine.convert_keras_model(model, target='arm')``, which
+    saves the Keras model as a SavedModel (tracing every layer's call for Keras' serialization:
+    minutes for a ResNet-18 graph of ~130 layers) and converts that with
+    ``convert_saved_model``. ``via='function'`` (default): a SavedModel holding only the model's
+    one serving function and its variables, converted by the same
+    ``larq_compute_engine.convert_saved_model``; the same graph for the converter, without the
+    per-layer traces.
+    """
+    import tempfile
+
     import larq_compute_engine as lce
-    return lce.convert_keras_model(keras_model, target='arm')
+    from tensorflow.python.autograph.core import ag_ctx
+    if via == 'keras':
+        with ag_ctx.ControlStatusCtx(status=ag_ctx.Status.DISABLED):
+            return lce.convert_keras_model(keras_model, target='arm')
+    if via != 'function':
+        raise ValueError(f"via must be 'function' or 'keras', got {via!r}")
+    tf = _tf()
+    spec = [tf.TensorSpec(t.shape, t.dtype) for t in keras_model.inputs]
+    serve = tf.function(lambda *xs: keras_model(list(xs) if len(xs) > 1 else xs[0],
+                                                training=False), input_signature=spec,
+                        autograph=False)  # the graph has no Python control flow
+    module = tf.Module()
+    module.variables_ = list(keras_model.variables)  # tracked: the function captures them
+    module.serve = serve
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={'serving_default': serve})
+        return lce.convert_saved_model(tmp, target='arm')
 
 
 def count_ops(flatbuffer: bytes) -> dict:
@@ -438,10 +491,49 @@ def _nhwc_to_nchw(y: np.ndarray) -> np.ndarray:
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
 
 
+def export_job(prefix: str, out: str, inputs=None, settings=('default', ), threads: int = 1,
+               groups: str = 'split', via: str = 'function', keras: bool = False) -> dict:
+    """Build, convert and write one graph (see the module docstring); with ``inputs`` (an .npy
+    of NCHW images) run them through the interpreter with each setting and write the outputs to
+    ``OUT.outputs.npz``. Returns the JSON-able result (``error`` for a graph LCE cannot take)."""
+    with open(prefix + '.json') as f:
+        graph = json.load(f)
+    with np.load(prefix + '.npz') as z:
+        arrays = {k: z[k] for k in z.files}
+    result = dict(tflite=out)
+    try:
+        model = build_keras(graph, arrays, groups)
+    except GraphError as e:
+        result['error'] = str(e)
+        return result
+    flatbuffer = convert(model, via)
+    with open(out, 'wb') as f:
+        f.write(flatbuffer)
+    ops = count_ops(flatbuffer)
+    import larq_compute_engine as lce
+    import tensorflow as tf
+    result.update(tflite_bytes=len(flatbuffer), ops=ops, lce_bconv2d=ops.get('LceBconv2d', 0),
+                  graph_binary_convs=graph['summary']['binary_convs'],
+                  versions=dict(larq_compute_engine=lce.__version__, tensorflow=tf.__version__))
+    if inputs:
+        x = _nchw_to_nhwc(np.load(inputs).astype(np.float32))
+        outs = {name: run_interpreter(flatbuffer, x, threads, **INTERPRETER_SETTINGS[name])
+                for name in settings}
+        if keras:
+            outs['keras'] = np.asarray(model.predict(x, batch_size=graph['input']['shape'][0],
+                                                     verbose=0))
+        path = out + '.outputs.npz'
+        np.savez(path, **{k: _nhwc_to_nchw(v) for k, v in outs.items()})
+        result['outputs'] = path
+    return result
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('prefix', help='the graph: PREFIX.json and PREFIX.npz')
-    p.add_argument('out', help='the .tflite to write')
+    p.add_argument('prefix', nargs='?', help='the graph: PREFIX.json and PREFIX.npz')
+    p.add_argument('out', nargs='?', help='the .tflite to write')
+    p.add_argument('--jobs', help='a JSON list of {prefix, out, inputs} to export in this one '
+                   'process (instead of PREFIX OUT); the result is {"jobs": [...]}')
     p.add_argument('--inputs', help='X.npy (N, C, H, W) to run through the interpreter')
     p.add_argument('--settings', nargs='+', default=['default'],
                    choices=sorted(INTERPRETER_SETTINGS), help='interpreter settings to run')
@@ -450,44 +542,25 @@ def main(argv=None):
                    help="grouped bconvs: one bconv per group ('split', runs on every kernel) "
                    "or LCE's grouped bconv ('native': indirect BGEMM only, 32k channels per "
                    'group)')
+    p.add_argument('--via', default='function', choices=['function', 'keras'],
+                   help="conversion: LCE's convert_saved_model on the model's serving function "
+                   "(default, fast) or LCE's convert_keras_model")
     p.add_argument('--keras', action='store_true',
                    help="also run the Keras model in float (larq's simulated sign)")
     args = p.parse_args(argv)
-
-    with open(args.prefix + '.json') as f:
-        graph = json.load(f)
-    with np.load(args.prefix + '.npz') as z:
-        arrays = {k: z[k] for k in z.files}
-    result = dict(tflite=args.out)
-    try:
-        model = build_keras(graph, arrays, args.groups)
-    except GraphError as e:
-        result['error'] = str(e)
-        emit_json(result)
-        return 2
-    flatbuffer = convert(model)
-    with open(args.out, 'wb') as f:
-        f.write(flatbuffer)
-    ops = count_ops(flatbuffer)
-    import larq_compute_engine as lce
-    import tensorflow as tf
-    result.update(tflite_bytes=len(flatbuffer), ops=ops, lce_bconv2d=ops.get('LceBconv2d', 0),
-                  graph_binary_convs=graph['summary']['binary_convs'],
-                  versions=dict(larq_compute_engine=lce.__version__, tensorflow=tf.__version__))
-    if args.inputs:
-        x = _nchw_to_nhwc(np.load(args.inputs).astype(np.float32))
-        outs = {}
-        for name in args.settings:
-            outs[name] = run_interpreter(flatbuffer, x, args.threads,
-                                         **INTERPRETER_SETTINGS[name])
-        if args.keras:
-            outs['keras'] = np.asarray(model.predict(x, batch_size=graph['input']['shape'][0],
-                                                     verbose=0))
-        path = args.out + '.outputs.npz'
-        np.savez(path, **{k: _nhwc_to_nchw(v) for k, v in outs.items()})
-        result['outputs'] = path
+    common = dict(settings=args.settings, threads=args.threads, groups=args.groups, via=args.via,
+                  keras=args.keras)
+    if args.jobs:
+        with open(args.jobs) as f:
+            jobs = json.load(f)
+        emit_json(dict(jobs=[export_job(j['prefix'], j['out'], j.get('inputs'), **common)
+                             for j in jobs]))
+        return 0
+    if not (args.prefix and args.out):
+        p.error('give PREFIX and OUT, or --jobs')
+    result = export_job(args.prefix, args.out, args.inputs, **common)
     emit_json(result)
-    return 0
+    return 2 if 'error' in result else 0
 
 
 if __name__ == '__main__':

@@ -14,9 +14,12 @@ import torch.nn.functional as F
 __all__ = ['run_graph', 'shapes_of']
 
 
-def _t(arrays: Dict[str, np.ndarray], node: dict, key: str, device=None):
+def _t(arrays: Dict[str, np.ndarray], node: dict, key: str, device=None, dtype=None):
     a = arrays.get(f'{node["name"]}/{key}')
-    return None if a is None else torch.as_tensor(a, device=device)
+    if a is None:
+        return None
+    t = torch.as_tensor(a, device=device)
+    return t.to(dtype) if dtype is not None and t.is_floating_point() else t
 
 
 def _ch(v: torch.Tensor) -> torch.Tensor:
@@ -25,16 +28,16 @@ def _ch(v: torch.Tensor) -> torch.Tensor:
 
 def _bconv2d(x, node, arrays):
     a = node['attrs']
-    thr = _t(arrays, node, 'threshold', x.device)
+    thr = _t(arrays, node, 'threshold', x.device, x.dtype)
     xb = torch.where((x if thr is None else x - _ch(thr)) >= 0, 1.0, -1.0).to(x.dtype)
     ph, pw = a['padding']
     if ph or pw:
         xb = F.pad(xb, (pw, pw, ph, ph), value=a['pad_value'])
     signs = _t(arrays, node, 'signs', x.device).to(x.dtype)
-    scale = _t(arrays, node, 'scale', x.device)
+    scale = _t(arrays, node, 'scale', x.device, x.dtype)
     w = signs * scale.view(-1, 1, 1, 1)  # the model's effective weight
-    return F.conv2d(xb, w, _t(arrays, node, 'bias', x.device), a['stride'], 0, a['dilation'],
-                    a['groups'])
+    return F.conv2d(xb, w, _t(arrays, node, 'bias', x.device, x.dtype), a['stride'], 0,
+                    a['dilation'], a['groups'])
 
 
 def _tile(x, times):
@@ -45,7 +48,7 @@ def _op(node: dict, ins: List[torch.Tensor], arrays) -> torch.Tensor:
     op, a, x = node['op'], node['attrs'], ins[0]
 
     def arr(key):
-        return _t(arrays, node, key, x.device)
+        return _t(arrays, node, key, x.device, x.dtype)
 
     if op == 'normalize':
         if a.get('flip_channels'):
@@ -96,19 +99,22 @@ def _op(node: dict, ins: List[torch.Tensor], arrays) -> torch.Tensor:
 
 
 def run_graph(graph: dict, arrays: Dict[str, np.ndarray], x: torch.Tensor,
-              keep: bool = False):
-    """Compute the graph on ``x`` (N, C, H, W) in float32.
+              keep: bool = False, dtype: torch.dtype = torch.float32):
+    """Compute the graph on ``x`` (N, C, H, W).
 
     Args:
         graph (dict): The graph. arrays (dict): Its arrays.
         x (Tensor): The input, shaped as ``graph['input']['shape']`` (any batch size).
         keep (bool): Also return every node's output. Default: False.
+        dtype (torch.dtype): The float type to compute in; ``torch.float64`` shows how much
+            of a difference between two float32 engines float rounding alone makes (a value
+            within rounding of a binarizer's threshold flips its sign). Default: float32.
 
     Returns:
         list[Tensor] | tuple[list[Tensor], dict]: The outputs in ``graph['outputs']`` order
         (and name -> value of every node with ``keep``).
     """
-    values = {'input': x.float()}
+    values = {'input': x.to(dtype)}
     with torch.no_grad():
         for node in graph['nodes']:
             values[node['name']] = _op(node, [values[i] for i in node['inputs']], arrays)
