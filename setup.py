@@ -89,6 +89,8 @@ setup(
         'plot': ['matplotlib'],  # mmbnn.visualization, tools/analysis/plot_*.py
         'tests': ['pytest', 'pytest-timeout', 'scikit-learn', 'onnx', 'onnxruntime', 'onnxscript',
                   'ftfy', 'regex', 'mlxtend', 'matplotlib'],
+        # the docs site: sphinx-build -W -b html docs/en docs/_build/html
+        'docs': ['sphinx==9.0.4', 'myst-parser==5.2.0', 'furo==2025.12.19'],
     },
     ext_modules=EXT_MODULES,
     cmdclass={'build_py': BuildPyWithMim, **BUILD_EXT},

@@ -70,8 +70,8 @@ fi
 
 "${PIP[@]}" "${STACK[@]}" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
 # mmbnn's setup.py imports torch to build its C++ kernels (mmbnn.ops._C): no build isolation,
-# and PEP 660 (--use-pep517) so that pip builds the extension in place
-"${PIP[@]}" --no-build-isolation --use-pep517 -e "$ROOT[tests]" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
+# and PEP 660 (--use-pep517) so that pip builds the extension in place; the docs extra builds docs/en
+"${PIP[@]}" --no-build-isolation --use-pep517 -e "$ROOT[tests,docs]" "$TORCH" "$TORCHVISION" "$SETUPTOOLS"
 
 "$PY" - <<'PYEOF'
 import torch, mmcv, mmdet, mmseg, mmpretrain, mmengine, setuptools
