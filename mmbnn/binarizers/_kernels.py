@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 import torch
 
-__all__ = ['train_kernels', 'train_kernels_disabled', 'kernel_ready']
+__all__ = ['train_kernels', 'train_kernels_disabled', 'kernel_ready', 'tracing']
 
 _STATE = {'disabled': 0}
 
@@ -37,10 +37,19 @@ def train_kernels() -> Optional[object]:
     return None if _STATE['disabled'] else _STATE['ops']
 
 
+def tracing() -> bool:
+    """Whether the model is being traced, scripted, compiled or exported (ONNX, torch.export):
+    compiled kernels and fused autograd functions are opaque to those, the PyTorch path is plain
+    ops."""
+    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
+
+
 def kernel_ready(*tensors: torch.Tensor) -> Optional[object]:
-    """:func:`train_kernels` if every tensor is a float32 CPU tensor, else None."""
+    """:func:`train_kernels` if every tensor is a float32 CPU tensor and nothing is being traced
+    or exported (:func:`tracing`), else None."""
     ops = train_kernels()
-    if ops is None:
+    if ops is None or tracing():
         return None
     for t in tensors:
         if t.dtype != torch.float32 or t.device.type != 'cpu':

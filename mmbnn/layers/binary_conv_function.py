@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import Function
 
-from mmbnn.binarizers._kernels import kernel_ready
+from mmbnn.binarizers._kernels import kernel_ready, tracing
 from mmbnn.binarizers.functional import split_mean_abs, sign
 from mmbnn.binarizers.sign_grad import SignGrad, pack_signs, unpack_signs
 
@@ -63,17 +63,11 @@ def reference_binary_layers(enabled: bool = True) -> Iterator[None]:
         _FUSED[0] = old
 
 
-def _tracing() -> bool:
-    """Whether the model is being traced, scripted, compiled or exported (ONNX, torch.export):
-    the fused autograd functions are opaque to those, the reference path is plain ops."""
-    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
-            or torch.compiler.is_compiling())
-
-
 def fused_enabled() -> bool:
     """Whether binary layers may use the fused functions (outside
-    :func:`reference_binary_layers`, and not while tracing or exporting: :func:`_tracing`)."""
-    return _FUSED[0] and not _tracing()
+    :func:`reference_binary_layers`, and not while tracing or exporting:
+    :func:`~mmbnn.binarizers._kernels.tracing`)."""
+    return _FUSED[0] and not tracing()
 
 
 @dataclass(frozen=True)

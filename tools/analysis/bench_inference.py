@@ -55,6 +55,8 @@ MODELS = {
     'xnor': ('XNOR-Net ResNet-18', 'configs/baselines/xnornet-r18_8xb32_in1k.py'),
     'bnn': ('BNN ResNet-18', 'configs/baselines/bnn-r18_8xb32_in1k.py'),
     'irnet': ('IR-Net ResNet-18', 'configs/baselines/irnet-r18_8xb32_in1k.py'),
+    'reactnet-a': ('ReActNet-A', 'configs/reactnet_a/reactnet-a_8xb32_in1k.py'),
+    'quicknet': ('QuickNet', 'configs/quicknet/quicknet_8xb256_in1k.py'),
 }
 DEFAULT_MODELS = ['bireal', 'groupnet5']
 #: operator kinds of the profile, by regular expression over torch's operator names
@@ -195,7 +197,8 @@ def build_classifier(config: str):
     from mmengine.registry import init_default_scope
     cfg = Config.fromfile(osp.join(ROOT, config))
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    return ROOT_MODELS.build(cfg.model).eval()
+    model = cfg.model.get('student', cfg.model)  # a distiller's config: the deployed student
+    return ROOT_MODELS.build(model).eval()
 
 
 def converted_models(names, x):
