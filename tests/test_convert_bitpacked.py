@@ -144,9 +144,6 @@ def test_bireal_with_every_binarizer():
                                          base_dilations=(None, None, (2, 3, 4),
                                                          (6, 8, 10)))])
 def test_groupnet_variants(kwargs):
-    if 'shared_downsample' in kwargs and 'shared_downsample' not in \
-            GroupNetResNet.__init__.__code__.co_varnames:
-        pytest.skip('GroupNetResNet has no shared_downsample switch')
     model = groupnet(**kwargs)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     converted = check_same(model, x)
