@@ -15,9 +15,9 @@ from torch import nn
 
 from conftest import ROOT
 from test_convert_bitpacked import randomise
-from mmbnn.deploy.lce import (LceEnvMissing, NotExportable, describe, load_graph, model_forward,
-                              model_inputs, register_describer, require_lce_python, run_graph,
-                              save_graph)
+from mmbnn.deploy.lce import (LceEnvMissing, NotExportable, binarizer_margins, describe,
+                              load_graph, model_forward, model_inputs, register_describer,
+                              require_lce_python, run_graph, save_graph)
 from mmbnn.deploy.lce.env import LCE_ENV_VARS, LCE_PINS, lce_environ
 from mmbnn.layers import BinaryConv2d, BinaryLinear
 
@@ -181,6 +181,36 @@ def test_bconv_semantics_independently():
         torch.testing.assert_close(run_graph(graph, d.graph.arrays, x)[0], want)
         torch.testing.assert_close(conv(x), want, rtol=1e-5, atol=1e-5)
         assert isinstance(d.graph, Graph)
+
+
+def test_binarizer_margins():
+    """An image's margin is its binarizer inputs' smallest |x - threshold| relative to their
+    largest (float64, over every bconv); an image near a threshold flips a sign under a
+    perturbation far below its values (what two float32 engines' rounding can do), an image
+    with a wide margin does not."""
+    from mmbnn.deploy.lce.describe import Describer
+    g = torch.Generator().manual_seed(0)
+    conv = BinaryConv2d(4, 6, 3, padding=1, act_binarizer=dict(type='RSign')).eval()
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    d = Describer(conv, (1, 4, 6, 6))
+    d.graph.outputs = [d.walk(conv, 'conv', 'input')]
+    graph, arrays = d.graph.to_dict(), d.graph.arrays
+    b = conv.act_binarizer.bias.detach().view(1, -1, 1, 1).double()
+    x = torch.randn(2, 4, 6, 6, generator=g, dtype=torch.float64)
+    x[1] = b[0] + torch.where(x[1] - b[0] >= 0, 1.0, -1.0) * (0.5 + (x[1] - b[0]).abs())
+    x[0, 2, 3, 1] = b[0, 2, 0, 0] - 1e-6  # just below its threshold
+    dist = (x - b).abs().flatten(1)
+    want = dist.amin(1) / dist.amax(1)
+    margins = binarizer_margins(graph, arrays, x)
+    assert margins.dtype == torch.float64
+    torch.testing.assert_close(margins, want)
+    assert margins[0] < 1e-6 < 0.01 < margins[1]
+    y = run_graph(graph, arrays, x.float())[0]
+    y2 = run_graph(graph, arrays, (x + 2e-6).float())[0]  # ~5e-7 of the largest |x - b|
+    changed = (y2 - y).abs().flatten(1).amax(1)
+    assert changed[0] > 1.0 and changed[1] == 0  # one sign flipped in image 0 only
 
 
 def test_save_load_roundtrip(tmp_path):

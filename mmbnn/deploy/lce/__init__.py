@@ -11,10 +11,10 @@ from .describe import (DESCRIBERS, LCE_PAD_VALUES, Describer, NotExportable, des
 from .env import LceEnvMissing, lce_python, require_lce_python, run_json
 from .export import KERAS_BUILDER, export_lce, export_lce_many, load_model
 from .graph import GRAPH_FORMAT, GRAPH_VERSION, OPS, load_graph, save_graph
-from .reference import run_graph, shapes_of
+from .reference import binarizer_margins, run_graph, shapes_of
 
 __all__ = ['export_lce', 'export_lce_many', 'load_model', 'KERAS_BUILDER', 'describe',
            'NotExportable', 'register_describer', 'DESCRIBERS', 'Describer', 'LCE_PAD_VALUES',
-           'model_inputs', 'model_forward', 'run_graph', 'shapes_of', 'GRAPH_FORMAT',
-           'GRAPH_VERSION', 'OPS', 'save_graph', 'load_graph', 'LceEnvMissing', 'lce_python',
-           'require_lce_python', 'run_json']
+           'model_inputs', 'model_forward', 'run_graph', 'shapes_of', 'binarizer_margins',
+           'GRAPH_FORMAT', 'GRAPH_VERSION', 'OPS', 'save_graph', 'load_graph', 'LceEnvMissing',
+           'lce_python', 'require_lce_python', 'run_json']

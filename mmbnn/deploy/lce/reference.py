@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ['run_graph', 'shapes_of']
+__all__ = ['run_graph', 'shapes_of', 'binarizer_margins']
 
 
 def _t(arrays: Dict[str, np.ndarray], node: dict, key: str, device=None, dtype=None):
@@ -127,3 +127,32 @@ def shapes_of(graph: dict, arrays: Dict[str, np.ndarray]) -> Dict[str, list]:
     n, *chw = graph['input']['shape']
     _, values = run_graph(graph, arrays, torch.empty(1, *chw, device='meta'), keep=True)
     return {k: list(v.shape[1:]) for k, v in values.items() if k != 'input'}
+
+
+def binarizer_margins(graph: dict, arrays: Dict[str, np.ndarray], x: torch.Tensor) -> torch.Tensor:
+    """How close each image comes to a sign flip: per image, the smallest ``|v - threshold|``
+    over the inputs ``v`` of every binary conv, relative to the largest ``|v - threshold|`` of
+    that conv's input on that image, computed in float64.
+
+    Two float32 engines that order their float operations differently (LCE folds scales and
+    biases into its bconv's output transform and corrects zero padding after the conv; mmbnn
+    computes them as the model does) agree to about 1e-7 relative on every real value, but a
+    binarizer input that close to its threshold can land on the other side: one flipped sign
+    changes that conv's output by twice its weight's scale at every output position that reads
+    it. An image whose margin is below about 1e-6 can therefore differ between two exact engines
+    by much more than rounding, while one far from every threshold cannot.
+
+    Returns:
+        Tensor: (N, ) float64 margins.
+    """
+    _, values = run_graph(graph, arrays, x, keep=True, dtype=torch.float64)
+    margin = torch.full((x.shape[0], ), float('inf'), dtype=torch.float64)
+    for node in graph['nodes']:
+        if node['op'] != 'bconv2d':
+            continue
+        v = values[node['inputs'][0]]
+        thr = _t(arrays, node, 'threshold', v.device, v.dtype)
+        d = (v if thr is None else v - _ch(thr)).abs().flatten(1)
+        rel = d.amin(1) / d.amax(1).clamp_min(torch.finfo(torch.float64).tiny)
+        margin = torch.minimum(margin, rel)
+    return margin
