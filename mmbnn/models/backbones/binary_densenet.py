@@ -127,10 +127,9 @@ class BinaryDenseNet(StagedBackbone):
         self.stem = _dense_stem(stem, in_channels, stem_channels, norm_cfg)
         stages, channels = [], stem_channels
         for i, n in enumerate(layers):
-            blocks = []
-            for _ in range(n):
-                blocks.append(DenseLayer(channels, growth_rate, conv_cfg, norm_cfg, dilation[i]))
-                channels += growth_rate
+            blocks, channels = dense_blocks(
+                channels, n, growth_rate,
+                lambda c, d=dilation[i]: DenseLayer(c, growth_rate, conv_cfg, norm_cfg, d))
             if i < len(layers) - 1:
                 out = round(channels // reduction[i] / channel_divisor) * channel_divisor
                 pool = 'floor' if dilation[i + 1] == 1 else None
@@ -141,6 +140,16 @@ class BinaryDenseNet(StagedBackbone):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.feat_dim = channels
+
+
+def dense_blocks(channels: int, num: int, growth_rate: int, make) -> tuple:
+    """``num`` blocks ``make(c)`` of a dense stage, each taking the ``c`` channels so far and
+    adding ``growth_rate``: ``(blocks, channels after them)``."""
+    blocks = []
+    for _ in range(num):
+        blocks.append(make(channels))
+        channels += growth_rate
+    return blocks, channels
 
 
 def _dense_stem(stem: str, in_channels: int, channels: int, norm_cfg: dict) -> nn.Sequential:

@@ -15,6 +15,7 @@ from mmbnn.registry import MODELS, build_with_channels
 from ..utils.fp_init import DEFAULT_BASE_NOISE, load_full_precision
 from .binary_resnet_blocks import BinaryBasicBlock, BinaryBottleneck
 from .groupnet_stage import GroupNetStage
+from .staged_backbone import FrozenStagesMixin
 
 __all__ = ['GroupNetResNet', 'PooledConv2d', 'RealDownsampleConv2d', 'BPAC_DILATIONS',
            'BPAC_CODE_DILATIONS']
@@ -65,7 +66,7 @@ class PooledConv2d(RealDownsampleConv2d):
 
 
 @MODELS.register_module()
-class GroupNetResNet(BaseModule):
+class GroupNetResNet(FrozenStagesMixin, BaseModule):
     """Group-Net ResNet: each group (residual block) rebuilt from K binary bases.
 
     ``G(x) = sum_k lambda_k B_k(x)``. With ``decomposition='group'`` (the paper's choice) each base
@@ -450,24 +451,8 @@ class GroupNetResNet(BaseModule):
                     nn.init.constant_(m.weight, 1)
                     nn.init.constant_(m.bias, 0)
 
-    def _freeze_stages(self):
+    def _frozen_modules(self) -> list:
+        frozen = []
         if self.frozen_stages >= 0:
-            stem = [self.stem] if self.stem_type == 'deep' else [self.conv1, self.bn1]
-            for m in stem:
-                m.eval()
-                for p in m.parameters():
-                    p.requires_grad = False
-        for i in range(1, self.frozen_stages + 1):
-            m = getattr(self, f'layer{i}')
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+            frozen = [self.stem] if self.stem_type == 'deep' else [self.conv1, self.bn1]
+        return frozen + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]

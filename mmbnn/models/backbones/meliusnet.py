@@ -8,7 +8,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import nn
 
 from mmbnn.registry import MODELS
-from .binary_densenet import BETHGE_CONV, DenseLayer, DenseTransition
+from .binary_densenet import BETHGE_CONV, DenseLayer, DenseTransition, dense_blocks
 from .staged_backbone import (DEFAULT_INIT_CFG, StagedBackbone, check_arch,
                               check_positive_ints)
 
@@ -109,10 +109,9 @@ class MeliusNet(StagedBackbone):
                                     norm_cfg)
         stages, channels = [], stem_channels
         for n, out in zip(num_blocks, transitions):
-            blocks = []
-            for _ in range(n):
-                blocks.append(MeliusBlock(channels, growth_rate, conv_cfg, norm_cfg))
-                channels += growth_rate
+            blocks, channels = dense_blocks(
+                channels, n, growth_rate,
+                lambda c: MeliusBlock(c, growth_rate, conv_cfg, norm_cfg))
             blocks.append(DenseTransition(channels, out, norm_cfg, pool='ceil'))
             channels = blocks[-1].out_channels
             stages.append(nn.Sequential(*blocks))

@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['StagedBackbone', 'DEFAULT_INIT_CFG', 'check_arch', 'check_positive_ints']
+__all__ = ['StagedBackbone', 'FrozenStagesMixin', 'DEFAULT_INIT_CFG', 'check_arch',
+           'check_positive_ints']
 
 #: mmpretrain's default for its CNN backbones: Kaiming-normal convolutions (binary ones
 #: included: the latent weights), BN weights 1 and biases 0.
@@ -38,7 +39,31 @@ def check_positive_ints(**values) -> None:
             raise ValueError(f'{name} must be a positive int, got {name}={v!r}')
 
 
-class StagedBackbone(BaseModule):
+class FrozenStagesMixin:
+    """mmpretrain's ``frozen_stages`` and ``norm_eval`` for a backbone: the modules that
+    ``_frozen_modules()`` names stay in eval mode with ``requires_grad=False``, and with
+    ``norm_eval`` every BN layer stays in eval mode while the model trains."""
+
+    def _frozen_modules(self) -> list:
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        for m in self._frozen_modules():
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+
+class StagedBackbone(FrozenStagesMixin, BaseModule):
     """A backbone made of ``self.stem`` followed by the modules of ``self.stages`` (an
     ``nn.ModuleList``), which a subclass builds; stage i's output is output i.
 
@@ -85,19 +110,6 @@ class StagedBackbone(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def _frozen_modules(self) -> list:
         frozen = [self.stem] if self.frozen_stages >= 0 else []
-        frozen += list(self.stages[:max(self.frozen_stages, 0)])
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+        return frozen + list(self.stages[:max(self.frozen_stages, 0)])
