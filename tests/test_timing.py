@@ -51,3 +51,34 @@ def test_refusals_and_cpu_sync():
     with pytest.raises(ValueError, match='repeats >= 1'):
         time_interleaved({'a': lambda: None}, repeats=0)
     assert device_synchronizer('cpu')() is None
+
+
+def test_op_shares():
+    """op_shares splits one thread's time by operator kind: a step dominated by a large matmul
+    gives the matmul kind most of it, the few adds a small share, operators of no kind go to
+    'other', Python loops to 'Python overhead', and the shares sum to 1."""
+    import torch
+
+    from mmbnn.analysis.timing import op_shares
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(384, 384), torch.randn(384, 384)
+
+        def step():
+            c = a @ b
+            for _ in range(3):
+                c = c + 1.0
+            torch.tanh(c[:4, :4])
+            sum(i * i for i in range(20000))  # pure Python, no operator
+
+        shares, seconds = op_shares(step, [('matmul', r'^aten::(mm|matmul)$'),
+                                           ('add', r'^aten::add$')], runs=3, warmup=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert seconds > 0
+    assert set(shares) >= {'matmul', 'add', 'other', 'Python overhead'}
+    assert abs(sum(shares.values()) - 1.0) < 1e-6
+    assert shares['matmul'] > shares['add'] > 0
+    assert shares['other'] > 0  # tanh (and the slicing) match no kind
+    assert shares['Python overhead'] > 0.05  # the generator loop is a visible part of the step

@@ -10,14 +10,19 @@ times hardly depend on other processes; wall time is what a user waits.
 :meth:`Timings.median` and :func:`median_ratio` (the median of the per-round ratios, steadier
 than the ratio of the medians under a changing load) summarise them.
 
-Used by ``tools/analysis/bench_binarizers.py`` and ``tools/analysis/bench_groupnet.py``.
+:func:`op_shares` says where one thread's time goes, per kind of operator, with the Python
+overhead (the thread's time in no operator).
+
+Used by ``tools/analysis/bench_binarizers.py``, ``bench_groupnet.py`` and ``bench_inference.py``.
 """
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['Timings', 'time_interleaved', 'median_ratio', 'device_synchronizer', 'CLOCKS']
+__all__ = ['Timings', 'time_interleaved', 'median_ratio', 'device_synchronizer', 'op_shares',
+           'CLOCKS']
 
 #: The clocks recorded for every call.
 CLOCKS = ('wall', 'process', 'thread')
@@ -103,3 +108,37 @@ def median_ratio(a: Timings, b: Timings, clock: str = 'wall') -> float:
     if len(ta) != len(tb) or not ta:
         raise ValueError(f'need the same non-zero number of calls, got {len(ta)} and {len(tb)}')
     return statistics.median(x / y if y > 0 else float('inf') for x, y in zip(ta, tb))
+
+
+def op_shares(fn: Callable[[], object], kinds: Sequence[Tuple[str, str]], runs: int = 3,
+              warmup: int = 2) -> Tuple[Dict[str, float], float]:
+    """Where one thread's time goes while ``fn()`` runs: the torch profiler's self time of every
+    operator, summed per kind, as shares of the calls' wall time (the profiler's operator times
+    are wall times too, so both count a load alike), plus ``'Python overhead'``, the time in no
+    operator. Call it with one torch thread, on a quiet machine.
+
+    Args:
+        fn (callable): What to profile (a forward pass, a training step).
+        kinds (sequence of (name, regex)): Operator kinds; an operator (its profiler key, e.g.
+            ``aten::add``, ``mmbnn::binary_conv2d``) goes to the first kind whose regex it
+            matches (``re.search``), and to ``'other'`` if none does.
+        runs (int): Profiled calls. warmup (int): Calls before them.
+
+    Returns:
+        tuple[dict, float]: Kind -> share (they sum to 1), and the wall seconds per call.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    for _ in range(warmup):
+        fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(runs):
+            fn()
+        seconds = time.perf_counter() - start
+    shares: Dict[str, float] = {}
+    for evt in prof.key_averages():
+        kind = next((name for name, pattern in kinds if re.search(pattern, evt.key)), 'other')
+        shares[kind] = shares.get(kind, 0.0) + evt.self_cpu_time_total
+    total_us = max(seconds * 1e6, sum(shares.values()))
+    shares['Python overhead'] = total_us - sum(shares.values())
+    return {k: v / total_us for k, v in shares.items()}, seconds / runs

@@ -4,7 +4,7 @@ ResNet-18 and against a naive Group-Net that loops over K per-base modules; or, 
 
     python tools/analysis/bench_groupnet.py [--num-bases 5] [--batch-size 8 16] [--threads 1 2]
                                             [--shape 112 112] [--steps 5] [--clock wall]
-                                            [--before] [--memory]
+                                            [--before] [--memory] [--profile]
 
 Speed: for every (threads, batch size) the models are timed side by side in one run,
 interleaved (:func:`mmbnn.analysis.timing.time_interleaved`: a load that comes and goes hits
@@ -21,6 +21,15 @@ and group, run in a Python loop over the K bases and summed with the group's own
 downsample shared by the K bases is one module that every base calls (as Group-Net's official
 code does in its loop over bases); the stem is the model's. It differs only in how the K bases
 execute.
+
+Profile (``--profile``): where one thread's time goes in a training step of FP ResNet-18,
+Group-Net (K bases) and Bi-Real Net-18 at the first batch size (:data:`STEP_KINDS`,
+:func:`mmbnn.analysis.timing.op_shares`): the share of the conv arithmetic (oneDNN's
+convolutions forward and backward: the float convs and, inside the fused binary conv, the
+products of the +-1 signs), mmbnn's own train ops (binarize, pack, scale), the fused binary
+conv's Python, autograd's bookkeeping, BN, the element-wise rest (adds, ReLU, lambda, the
+optimizer's updates), pooling and the Python overhead: what a fusion of the element-wise work
+could save at most.
 
 Memory (``--memory``): for FP ResNet-18, Group-Net ResNet-18 (K bases) and Bi-Real Net-18, each
 through the reference path ("before") and the fused binary layers ("after"), on one fixed batch:
@@ -177,6 +186,41 @@ def step_fn(model, x, y, reference=False):
     return step
 
 
+#: Operator kinds of a training step for ``--profile`` (the first match counts).
+STEP_KINDS = [
+    ("the fused binary conv's Python (forward, backward)", r'^_FusedBinaryConv2d'),
+    ('conv arithmetic (oneDNN)', r'^aten::.*conv'),
+    ("mmbnn's train ops", r'^mmbnn::'),
+    ('autograd bookkeeping', r'^autograd::|^torch::autograd::|Backward\d*$|^detach'),
+    ('BN', r'batch_norm'),
+    ('pooling', r'pool'),
+    ('classifier', r'^aten::(addmm|linear|mm|matmul)$'),
+    ('element-wise and layout', r'^aten::|^Optimizer'),
+]
+
+
+def bench_profile(args):
+    from mmbnn.analysis.timing import op_shares
+    torch.set_num_threads(1)
+    batch = args.batch_size[0]
+    torch.manual_seed(0)
+    x = torch.randn(batch, 3, *args.shape)
+    y = torch.randint(0, 1000, (batch, ))
+    print(f'profile of one training step, 1 thread, batch {batch}, input '
+          f'{args.shape[0]}x{args.shape[1]} (shares of its time)')
+    out = {}
+    for name, (model, ref) in make_models(args.num_bases).items():
+        if 'naive' in name:
+            continue
+        shares, seconds = op_shares(step_fn(model.train(), x, y, ref), STEP_KINDS,
+                                    runs=args.steps, warmup=args.warmup)
+        out[name] = dict(shares=shares, ms=1e3 * seconds)
+        parts = ', '.join(f'{k} {100 * v:.1f}%' for k, v in
+                          sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.001)
+        print(f'{name} ({1e3 * seconds:.0f} ms a step, profiled): {parts}', flush=True)
+    return out
+
+
 def bench_speed(args):
     k = args.num_bases
     models = make_models(k, args.before)
@@ -307,12 +351,17 @@ def parse_args(argv=None):
     parser.add_argument('--memory', action='store_true',
                         help='bytes saved for backward and peak RSS of one step, before and '
                         'after (first batch size and thread count)')
+    parser.add_argument('--profile', action='store_true',
+                        help='where the time of a training step goes, per operator kind (one '
+                        'thread, first batch size)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    return bench_memory(args) if args.memory else bench_speed(args)
+    if args.memory:
+        return bench_memory(args)
+    return bench_profile(args) if args.profile else bench_speed(args)
 
 
 if __name__ == '__main__':

@@ -36,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
@@ -237,31 +236,12 @@ def bench_models(models, repeats, x):
     return rows
 
 
-def profile_model(conv, x, runs: int = 10) -> dict:
-    """Shares of one thread's CPU time per operator kind (:data:`KINDS`) and the Python overhead
-    (the thread's time in no operator); call with one torch thread."""
-    import time
-
-    from torch.profiler import ProfilerActivity, profile
+def profile_model(conv, x, runs: int = 10):
+    """Shares of one thread's time per operator kind (:data:`KINDS`) and the Python overhead
+    (:func:`mmbnn.analysis.timing.op_shares`); call with one torch thread."""
+    from mmbnn.analysis.timing import op_shares
     with torch.no_grad():
-        for _ in range(2):
-            conv(x, mode='tensor')
-        start = time.thread_time()  # the thread's CPU time: the work, not the machine's load
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(runs):
-                conv(x, mode='tensor')
-        wall = time.thread_time() - start
-    kinds = defaultdict(float)
-    for evt in prof.key_averages():
-        us = evt.self_cpu_time_total
-        for kind, pattern in KINDS:
-            if re.search(pattern, evt.key):
-                kinds[kind] += us
-                break
-    total_ops = sum(kinds.values())
-    wall_us = wall * 1e6
-    kinds['Python overhead'] = max(0.0, wall_us - total_ops)
-    return {k: v / wall_us for k, v in kinds.items()}, wall / runs
+        return op_shares(lambda: conv(x, mode='tensor'), KINDS, runs)
 
 
 def header(args):
