@@ -37,7 +37,12 @@ class BuildPyWithMim(build_py):
 
 #: The C++ extension's flags, in one place. -ffp-contract=off: no FMA contraction, so every
 #: ISA's kernels give the same floats as the portable path and mmbnn/ops/_torch_ops.py.
-CXX_FLAGS = ['-O3', '-std=c++20', '-ffp-contract=off', '-Wall']
+#: -fopenmp: torch's at::parallel_for is an inline OpenMP region (ATen/ParallelOpenMP.h); without
+#: the flag the pragma is dropped and every kernel runs on one thread whatever
+#: torch.set_num_threads says. Linked the same way, the module needs libgomp.so.1, which
+#: resolves to the copy torch has already loaded (one OpenMP runtime, one thread pool).
+CXX_FLAGS = ['-O3', '-std=c++20', '-ffp-contract=off', '-Wall', '-fopenmp']
+LINK_FLAGS = ['-fopenmp']
 
 
 def bitpack_extension():
@@ -56,7 +61,8 @@ def bitpack_extension():
                      glob.glob(osp.join('mmbnn', 'ops', 'csrc', 'core', '*.cpp')))
     macros = [('MMBNN_PORTABLE', '1')] if os.environ.get('MMBNN_PORTABLE') == '1' else []
     ext = CppExtension('mmbnn.ops._C', sources, define_macros=macros,
-                       extra_compile_args=CXX_FLAGS, optional=True)
+                       extra_compile_args=CXX_FLAGS, extra_link_args=LINK_FLAGS,
+                       optional=True)
     return [ext], {'build_ext': BuildExtension.with_options(use_ninja=False)}
 
 

@@ -291,6 +291,26 @@ def test_kernels_match_the_pytorch_path(act):
         assert_same(value_and_grads(conv, x, False), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(train_kernels() is None, reason='mmbnn.ops._C built without train_ops.cpp')
+@pytest.mark.parametrize('act', [dict(type='STESign'), dict(type='ApproxSign')],
+                         ids=lambda c: c['type'])
+def test_kernels_give_the_same_floats_on_any_number_of_threads(act):
+    """Values and gradients do not depend on torch.set_num_threads: inputs large enough that
+    every kernel splits its work (over 2 x 16 kB of packed bits, more rows than threads)."""
+    conv = randomise(BinaryConv2d(64, 64, 3, padding=1, act_binarizer=act,
+                                  weight_binarizer=dict(type='XNORWeight')))
+    x = special_input((4, 64, 32, 32), torch.float32)
+    threads, outs = torch.get_num_threads(), []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            outs.append(value_and_grads(conv, x, False))
+    finally:
+        torch.set_num_threads(threads)
+    for other in outs[1:]:
+        assert_same(other, outs[0], rtol=0, atol=0)
+
+
 # ------------------------------------------------------------------------------ whole models
 def tiny_models():
     from mmbnn.models.backbones import GroupNetResNet

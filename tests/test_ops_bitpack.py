@@ -133,6 +133,7 @@ def test_x86_code_is_compiled_per_function_not_for_the_whole_build():
     setup = open(os.path.join(root, 'setup.py')).read()
     flags = re.search(r"CXX_FLAGS = \[([^\]]*)\]", setup).group(1)
     assert '-O3' in flags and '-std=c++20' in flags and '-ffp-contract=off' in flags
+    assert '-fopenmp' in flags  # at::parallel_for's OpenMP region (test_kernels_run_on_...)
     assert not re.search(r"'-m[a-z]", flags), flags
     core = os.path.join(root, 'mmbnn', 'ops', 'csrc', 'core')
     platform = open(os.path.join(core, 'platform.h')).read()
@@ -141,3 +142,16 @@ def test_x86_code_is_compiled_per_function_not_for_the_whole_build():
         src = open(os.path.join(core, name)).read()
         assert '#if MMBNN_X86' in src and 'MMBNN_TARGET(MMBNN_T_' in src, name
         assert '#include <immintrin.h>' not in src  # only platform.h includes it, guarded
+
+
+@pytest.mark.skipif('torch' == ISA_LIST[0], reason='mmbnn.ops._C is not built')
+def test_kernels_run_on_torchs_threads():
+    """The kernels split their work over torch.set_num_threads threads (a build without
+    -fopenmp drops at::parallel_for's OpenMP region and runs everything on one thread)."""
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert torch.ops.mmbnn.parallel_workers(64) == n
+    finally:
+        torch.set_num_threads(threads)

@@ -9,6 +9,8 @@
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -286,6 +288,18 @@ bool isa_compiled_op(int64_t isa) {
 
 int64_t best_isa() { return static_cast<int64_t>(resolve_isa(0)); }
 
+// How many threads ran the items of one parallel_for of the kernels' own hook (a build without
+// OpenMP runs torch's at::parallel_for on one thread whatever torch.set_num_threads says).
+int64_t parallel_workers(int64_t items) {
+  std::mutex mu;
+  std::set<int> ids;
+  parallel_for(0, items, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(at::get_thread_num());
+  });
+  return static_cast<int64_t>(ids.size());
+}
+
 int64_t weight_layout_op(int64_t isa) { return static_cast<int64_t>(weight_layout(checked_isa(isa))); }
 
 }  // namespace
@@ -309,6 +323,7 @@ TORCH_LIBRARY(mmbnn, m) {
   m.def("isa_supported(int isa) -> bool", &mmbnn::isa_supported);
   m.def("isa_compiled(int isa) -> bool", &mmbnn::isa_compiled_op);
   m.def("best_isa() -> int", &mmbnn::best_isa);
+  m.def("parallel_workers(int items) -> int", &mmbnn::parallel_workers);
   m.def("weight_layout(int isa) -> int", &mmbnn::weight_layout_op);
 }
 
