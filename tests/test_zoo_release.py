@@ -9,7 +9,6 @@ second core), whose results the later tests read. The folder holds nothing else,
 import hashlib
 import os
 import os.path as osp
-import platform
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from conftest import ROOT
 from mmbnn.zoo import MODEL_INDEX_ENV, RELEASE_DIR, ZOO_URL_ENV, load_model_index
 from mmbnn.zoo.evaluate import evaluate, recorded_metrics, reproduces, split_name
 from mmbnn.zoo.spread import (check_settings, current_setting, effective_setting,
-                              finish_measure_process, is_x86, start_measure_process)
+                              finish_measure_process, start_measure_process)
 from mmbnn.zoo.table import TABLE_BEGIN, TABLE_END, zoo_table
 
 INDEX = osp.join(ROOT, 'model-index.yml')
@@ -112,12 +111,6 @@ def test_published_model_reproduces(name, setting, other_settings, tmp_path, mon
     for result in info.results:
         assert result['Split'] == split_name(info.config)
         assert result['Images'] == images
-
-
-@pytest.mark.skipif(is_x86(), reason='x86: both oneDNN settings are checked above')
-def test_second_onednn_setting():
-    pytest.skip(f'not x86 ({platform.machine()}): oneDNN has no instruction-set cap to vary '
-                f'here; checked under its default only')
 
 
 def test_release_folder_is_package_data(tmp_path):
