@@ -16,6 +16,8 @@ against the script), or what it needs (test_shell_commands_are_run_or_marked).
 import glob
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -35,12 +37,17 @@ def doc_pages():
     return sorted(glob.glob(osp.join(DOCS, '**', '*.md'), recursive=True))
 
 
+def line_before(text, pos):
+    """The last non-empty line of ``text`` before ``pos`` (a block's marker line)."""
+    return text[:pos].rstrip('\n').rsplit('\n', 1)[-1]
+
+
 def python_blocks(text):
     """``(code, needs)`` per ```python block: ``needs`` is the marker's reason, or None."""
     blocks = []
     for m in re.finditer(r'^```python\n(.*?)^```', text, re.S | re.M):
         code = m.group(1)
-        before = text[:m.start()].rstrip('\n').rsplit('\n', 1)[-1]
+        before = line_before(text, m.start())
         first = code.split('\n', 1)[0]
         marker = NEEDS.match(first) or NEEDS.match(before)
         blocks.append((code, marker.group(1) if marker else None))
@@ -119,13 +126,12 @@ SCRIPT = re.compile(r'(?<![\w/.-])((?:tools|demo)/[\w/.-]+\.(?:py|sh)|configs/[\
 
 
 def shell_blocks(text):
-    """``(commands, marker line)`` per block of commands."""
+    """``(code, marker line)`` per block of commands."""
     blocks = []
     for m in re.finditer(r'^```(\w*)\n(.*?)^```', text, re.S | re.M):
         lang, code = m.group(1), m.group(2)
         if lang in ('bash', 'shell', 'sh', 'console') or (lang == 'text' and COMMAND.search(code)):
-            before = text[:m.start()].rstrip('\n').rsplit('\n', 1)[-1].strip()
-            blocks.append((code, before))
+            blocks.append((code, line_before(text, m.start()).strip()))
     return blocks
 
 
@@ -201,8 +207,6 @@ _HELP = {}
 
 def _script_help(script):
     """``python SCRIPT --help`` (cached), with the sub-commands' help where it has any."""
-    import subprocess
-    import sys
     if script not in _HELP:
         run = lambda *a: subprocess.run([sys.executable, script, *a], cwd=ROOT,  # noqa: E731
                                         capture_output=True, text=True, timeout=120)
